@@ -1,0 +1,55 @@
+"""The `resnets` command line: a thin dispatcher.
+
+Each command group lives in ``resnets.commands.<module>`` and exposes
+``register(subparsers)``, which adds its sub-commands and sets ``func`` on each
+parser. ``func(args)`` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# One entry per command module; each adds its own sub-commands.
+COMMAND_MODULES: tuple[str, ...] = (
+    "resnets.commands.models",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from resnets import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="resnets",
+        description="Residual networks: models, training, studies, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"resnets {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"resnets {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"resnets {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

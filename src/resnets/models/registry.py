@@ -1,0 +1,114 @@
+"""The model registry: ``register_model``, ``create_model``, ``list_models``."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from dataclasses import dataclass
+from typing import Callable
+
+from resnets.models.resnet import ResNet
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Options every model accepts (keyword-only in ``create_model``).
+
+    num_classes: outputs of the head (None: the family's default, 1000 or 10; 0: no head).
+    in_chans: input channels (1 for grayscale).
+    shortcut: "A" zero-pad, "B" project where shapes change, "C" project everywhere
+        (None: the family's default; plain nets have none).
+    variant: "v1.5" (stride on the bottleneck's 3x3, torchvision) or "v1" (on the first 1x1, the paper).
+    zero_init_last: zero the last BN (post-activation) or conv (pre-activation) of each residual branch.
+    drop_path_rate: stochastic depth, rising linearly to this rate over the units.
+    output_stride: total stride of the last feature map (8/16/32 for ImageNet nets), by dilation.
+    grad_checkpointing: recompute activations in backward to bound memory.
+    """
+
+    num_classes: int | None = None
+    in_chans: int = 3
+    shortcut: str | None = None
+    variant: str = "v1.5"
+    zero_init_last: bool = False
+    drop_path_rate: float = 0.0
+    output_stride: int | None = None
+    grad_checkpointing: bool = False
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "num_classes": (int, type(None)),
+    "in_chans": (int,),
+    "shortcut": (str, type(None)),
+    "variant": (str,),
+    "zero_init_last": (bool,),
+    "drop_path_rate": (float, int),
+    "output_stride": (int, type(None)),
+    "grad_checkpointing": (bool,),
+}
+VARIANTS = ("v1.5", "v1")
+
+Builder = Callable[[ModelOptions], ResNet]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Builder
+    family: str  # imagenet | cifar
+    kind: str  # resnet | preact | plain | wide | resnext
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, builder: Builder, *, family: str, kind: str, description: str) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = ModelEntry(name=name, builder=builder, family=family, kind=kind, description=description)
+
+
+def _close(word: str, choices: list[str]) -> str:
+    near = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown model {name!r}{_close(name, sorted(_REGISTRY))} (`resnets models` lists them all)"
+        )
+    return _REGISTRY[name]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style pattern, in registration order."""
+    return [n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)]
+
+
+def make_options(**options: object) -> ModelOptions:
+    """Validate option names and types; the message names close matches."""
+    fields = [f.name for f in dataclasses.fields(ModelOptions)]
+    for key, value in options.items():
+        if key not in fields:
+            raise ValueError(f"unknown model option {key!r}{_close(key, fields)}; options are {', '.join(fields)}")
+        allowed = _TYPES[key]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise ValueError(f"model option {key}={value!r} must be {names}")
+    opts = ModelOptions(**options)  # type: ignore[arg-type]
+    if opts.variant not in VARIANTS:
+        raise ValueError(f"variant={opts.variant!r} is not known; choose 'v1.5' (torchvision) or 'v1' (the paper)")
+    return opts
+
+
+def create_model(name: str, **options: object) -> ResNet:
+    """Build a registered model: ``create_model("resnet20", num_classes=100, in_chans=1)``."""
+    entry = get_entry(name)
+    opts = make_options(**options)
+    if entry.kind == "plain" and opts.shortcut not in (None, "none"):
+        raise ValueError(f"{name} is a plain network without shortcuts; leave shortcut unset for it")
+    model = entry.builder(opts)
+    model.set_grad_checkpointing(opts.grad_checkpointing)
+    return model
