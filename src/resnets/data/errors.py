@@ -1,0 +1,24 @@
+"""Errors with messages that name the problem and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files were not found in any of the searched places."""
+
+    def __init__(self, name: str, searched: Sequence[Path | str], how_to_get: str) -> None:
+        places = "\n".join(f"  - {p}" for p in searched)
+        message = (
+            f"dataset {name!r} not found. Searched:\n{places}\n"
+            f"To get it: {how_to_get}"
+        )
+        super().__init__(message)
+        self.name = name
+        self.searched = [str(p) for p in searched]
+
+
+class ChecksumError(ValueError):
+    """A downloaded file does not match its published checksum (the file was removed)."""

@@ -1,0 +1,51 @@
+"""What a source hands to the loader builder: arrays in memory, or lists of image files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class ArrayData:
+    """A dataset decoded into memory. Images (N, C, H, W) uint8; labels (N,) int64.
+
+    Pixel values are ``x / max_value`` in [0, 1] (255 for 8-bit images, 16 for digits).
+    ``val_*`` is set only when the source ships its own validation split.
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    classes: list[str]
+    max_value: float = 255.0
+    test_x: np.ndarray | None = None
+    test_y: np.ndarray | None = None
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.train_x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+@dataclass
+class FileSplit:
+    """Image files of one split and their labels (indices into the class list)."""
+
+    paths: list[Path]
+    labels: np.ndarray  # (N,) int64
+
+
+@dataclass
+class FolderData:
+    """An image folder: file lists per split, decoded later (all at once, or per batch)."""
+
+    train: FileSplit
+    classes: list[str]
+    root: Path
+    val: FileSplit | None = None
+    test: FileSplit | None = None
