@@ -10,3 +10,4 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     base = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("RESNETS_DATA", str(base / "data"))
     monkeypatch.setenv("RESNETS_CACHE", str(base / "cache"))
+

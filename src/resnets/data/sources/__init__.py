@@ -7,7 +7,9 @@ from typing import Callable
 
 from resnets.data.config import DataConfig
 from resnets.data.sources.base import ArrayData, FileSplit, FolderData
+from resnets.data.sources.cifar import load_cifar_arrays
 from resnets.data.sources.digits import load_digits_arrays
+from resnets.data.sources.idx import load_idx_arrays
 from resnets.data.sources.synthetic import load_synthetic_arrays
 
 
@@ -27,6 +29,10 @@ class Source:
 SOURCES: dict[str, Source] = {
     "digits": Source(load_digits_arrays, lambda size: "shift", "scikit-learn digits, 8x8 grey (embedded)"),
     "synthetic": Source(load_synthetic_arrays, lambda size: "none", "random images of any shape"),
+    "mnist": Source(load_idx_arrays, lambda size: "shift", "MNIST, official IDX files, 28x28 grey"),
+    "fashion-mnist": Source(load_idx_arrays, lambda size: "shift", "Fashion-MNIST, official IDX files, 28x28 grey"),
+    "cifar10": Source(load_cifar_arrays, lambda size: "cifar", "CIFAR-10, official python batches, 32x32 RGB"),
+    "cifar100": Source(load_cifar_arrays, lambda size: "cifar", "CIFAR-100, official python batches, 32x32 RGB"),
 }
 
 
