@@ -1,0 +1,132 @@
+"""`resnets train`, `resnets eval` and `resnets predict`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from resnets.cli import CLIError
+
+if TYPE_CHECKING:
+    from resnets.train.config import TrainConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    t = subparsers.add_parser(
+        "train", help="train a network from a YAML recipe",
+        description="Train from a recipe; any value can be overridden as key=value "
+                    "(e.g. optim.lr=0.05 model.name=resnet32 data.batch_size=64).",
+    )
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, values parsed as YAML")
+    t.add_argument("--config", help="a YAML recipe (see configs/); optional with --resume RUN_DIR")
+    t.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
+                   help="continue the newest run of this name, or the run directory / checkpoint PATH")
+    t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar and no per-evaluation lines")
+    t.set_defaults(func=cmd_train)
+
+    e = subparsers.add_parser("eval", help="evaluate a checkpoint on its dataset's test or validation split")
+    e.add_argument("checkpoint", help="a run directory (uses best, else last) or a .safetensors checkpoint")
+    e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("--device", default=None)
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser("predict", help="top-k labels for image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", required=True, help="a run directory or a .safetensors checkpoint")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    p.set_defaults(func=cmd_predict)
+
+
+def _config_for(args: argparse.Namespace) -> TrainConfig:
+    from resnets.train import load_config
+
+    overrides = list(args.overrides)
+    config = args.config
+    if args.resume is not None:
+        if config is None:
+            if args.resume is True:
+                raise CLIError("--resume without a path needs --config (to know the run name)")
+            run_dir = Path(args.resume)
+            run_dir = run_dir if run_dir.is_dir() else run_dir.parent
+            config = run_dir / "config.yaml"
+        overrides.append(f"train.resume={'true' if args.resume is True else args.resume}")
+    if config is None:
+        raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
+    return load_config(config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from resnets.train import NonFiniteLossError, run
+
+    cfg = _config_for(args)
+    try:
+        result = run(cfg, device=args.device, quiet=args.quiet)
+    except NonFiniteLossError as exc:
+        raise CLIError(str(exc)) from None
+    parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
+    if result.best_val_acc is not None:
+        parts.append(f"best val acc {100 * result.best_val_acc:.2f}%")
+    if result.test is not None:
+        parts.append(f"test acc {100 * result.test['acc']:.2f}% (loss {result.test['loss']:.4f})")
+    print("; ".join(parts))
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from resnets.data import load_data
+    from resnets.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from resnets.train.configio import config_from_mapping
+    from resnets.train.evaluate import evaluate
+    from resnets.train.model import model_from_metadata
+    from resnets.train.runtime import make_runtime
+
+    path = resolve_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(path, with_state=False)
+    if "config" not in ckpt.metadata:
+        raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
+    cfg = config_from_mapping(yaml.safe_load(ckpt.metadata["config"]))
+    runtime = make_runtime(cfg.train, device=args.device)
+    bundle = load_data(cfg.data, device=runtime.device)
+    loader = bundle.test if args.split == "test" else bundle.val
+    if loader is None:
+        raise CLIError(f"the dataset {cfg.data.name!r} has no {args.split} split; try --split "
+                       f"{'val' if args.split == 'test' else 'test'}")
+    model = model_from_metadata(ckpt.metadata)
+    model.load_state_dict(ckpt.weights)
+    model.to(runtime.device)
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    result = evaluate(model, loader, runtime=runtime)
+    if args.json:
+        print(json.dumps({"checkpoint": str(path), "split": args.split, **result}))
+        return 0
+    top5 = f", top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
+    print(f"{path} on {cfg.data.name} {args.split} ({result['samples']} images): "
+          f"loss {result['loss']:.4f}, top-1 {100 * result['acc']:.2f}%{top5}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from resnets.train.predict import load_predictor, predict
+
+    if args.topk < 1:
+        raise CLIError("--topk must be >= 1")
+    predictor = load_predictor(args.checkpoint, device=args.device)
+    predictions = predict(predictor, args.images, topk=args.topk)
+    if args.json:
+        print(json.dumps([{"image": p.path, "topk": [{"label": l, "prob": v} for l, v in p.topk]} for p in predictions]))
+        return 0
+    for p in predictions:
+        print(f"{p.path}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))
+    return 0

@@ -1,0 +1,46 @@
+"""Training: typed recipes, the engine, checkpoints, fine-tuning, prediction.
+
+>>> from resnets.train import load_config, run
+>>> result = run(load_config("configs/demo.yaml", ["train.epochs=2"]))
+"""
+
+from resnets.train.config import (
+    FinetuneConfig,
+    LoopConfig,
+    ModelConfig,
+    OptimConfig,
+    ScheduleConfig,
+    TrainConfig,
+    validate,
+)
+from resnets.train.configio import ConfigError, config_from_mapping, dump_config, load_config
+from resnets.train.engine import NonFiniteLossError, fit
+from resnets.train.evaluate import evaluate
+from resnets.train.run import RunResult, build_model, run
+from resnets.train.runtime import Runtime, make_runtime
+from resnets.train.schedule import LRSchedule, lr_at, resolve_schedule
+
+__all__ = [
+    "ConfigError",
+    "FinetuneConfig",
+    "LRSchedule",
+    "LoopConfig",
+    "ModelConfig",
+    "NonFiniteLossError",
+    "OptimConfig",
+    "RunResult",
+    "Runtime",
+    "ScheduleConfig",
+    "TrainConfig",
+    "build_model",
+    "config_from_mapping",
+    "dump_config",
+    "evaluate",
+    "fit",
+    "load_config",
+    "lr_at",
+    "make_runtime",
+    "resolve_schedule",
+    "run",
+    "validate",
+]

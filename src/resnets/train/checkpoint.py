@@ -1,0 +1,183 @@
+"""Checkpoints that can never run code and never end up half-written.
+
+A checkpoint ``<dir>/<tag>`` is two files:
+
+* ``<tag>.safetensors``: the unwrapped module's ``state_dict`` plus string metadata (model
+  name and options, classes, normalisation, image size, the resolved config, the step);
+  enough for ``resnets predict`` and ``resnets eval`` on their own.
+* ``<tag>.state.pt``: optimizer state, step, epoch, RNG states and loop counters, read
+  with ``torch.load(weights_only=True)`` (tensors, numbers, strings, lists, dicts).
+
+Both are first written in full to temporary files in the same directory (fsync'ed), then
+moved into place with ``os.replace``: an error while writing leaves the previous checkpoint
+as it was. Both carry the step, and :func:`load_checkpoint` refuses a mismatched pair.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+FORMAT = "resnets-checkpoint/1"
+WEIGHTS_SUFFIX = ".safetensors"
+STATE_SUFFIX = ".state.pt"
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns."""
+
+    weights: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+    state: dict[str, Any] | None  # None for weights-only checkpoints (e.g. ``best``)
+
+    @property
+    def step(self) -> int:
+        return int(self.metadata.get("step", "0"))
+
+
+def _stage(directory: Path, name: str, payload: bytes) -> Path:
+    """Write ``payload`` to a fsync'ed temporary file next to ``directory/name``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_files_atomically(directory: Path, payloads: dict[str, bytes]) -> None:
+    """Stage every payload completely, then move each into place (all or nothing on errors)."""
+    staged: dict[str, Path] = {}
+    try:
+        for name, payload in payloads.items():
+            staged[name] = _stage(directory, name, payload)
+    except BaseException:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for name, tmp in staged.items():
+        os.replace(tmp, directory / name)
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(directory, os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def weights_bytes(module: nn.Module, metadata: dict[str, str]) -> bytes:
+    """The module's state dict as safetensors bytes (contiguous CPU copies)."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    return safetensors.torch.save(tensors, metadata=metadata)
+
+
+def state_bytes(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the loop may touch, as weights_only-loadable values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [str(np_state[0]), torch.from_numpy(np_state[1].astype(np.int64)), *map(int, np_state[2:4]),
+                  float(np_state[4])],
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    directory: str | Path,
+    tag: str,
+    *,
+    module: nn.Module,
+    metadata: dict[str, str],
+    state: dict[str, Any] | None = None,
+) -> Path:
+    """Write checkpoint ``tag`` (weights, and the training state when given); returns the weights path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    step = str(state["step"]) if state is not None else metadata.get("step", "0")
+    meta = {**metadata, "format": FORMAT, "step": step}
+    payloads = {f"{tag}{WEIGHTS_SUFFIX}": weights_bytes(module, meta)}
+    if state is not None:
+        payloads[f"{tag}{STATE_SUFFIX}"] = state_bytes(state)
+    write_files_atomically(directory, payloads)
+    return directory / f"{tag}{WEIGHTS_SUFFIX}"
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    with safetensors.safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})
+
+
+def resolve_checkpoint(path: str | Path, *, prefer: tuple[str, ...] = ("best", "last")) -> Path:
+    """A checkpoint's weights file from a run directory, a tag path or the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        for tag in prefer:
+            candidate = path / f"{tag}{WEIGHTS_SUFFIX}"
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(
+            f"no checkpoint ({', '.join(t + WEIGHTS_SUFFIX for t in prefer)}) in {path}; "
+            "give a run directory written by `resnets train` or a .safetensors file"
+        )
+    if path.name.endswith(STATE_SUFFIX):
+        path = path.with_name(path.name[: -len(STATE_SUFFIX)] + WEIGHTS_SUFFIX)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found; give a run directory or a .safetensors file")
+    return path
+
+
+def load_checkpoint(path: str | Path, *, with_state: bool = True) -> Checkpoint:
+    """Load weights (+ metadata) and, when present and asked for, the training state."""
+    weights_path = resolve_checkpoint(path)
+    metadata = read_metadata(weights_path)
+    weights = safetensors.torch.load_file(str(weights_path))
+    state = None
+    state_path = weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + STATE_SUFFIX)
+    if with_state and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if str(state.get("step")) != metadata.get("step"):
+            raise ValueError(
+                f"{state_path} (step {state.get('step')}) does not match {weights_path} "
+                f"(step {metadata.get('step')}); the pair was torn: resume from another checkpoint"
+            )
+    return Checkpoint(weights=weights, metadata=metadata, state=state)
+
+
+def json_meta(**values: Any) -> dict[str, str]:
+    """Metadata values as strings (JSON for anything that is not already a string)."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}

@@ -1,0 +1,181 @@
+"""Typed loading of training recipes: YAML files, dotted ``key=value`` overrides, dumps.
+
+Every value is checked against the dataclass field's annotation; an unknown key (in the
+file or on the command line) is an error that names the closest known keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+import yaml
+
+from resnets.train.config import TrainConfig, validate
+
+
+class ConfigError(ValueError):
+    """A recipe that does not fit the configuration's types or keys."""
+
+
+def known_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of ``cls``, e.g. ``optim.lr``, ``data.batch_size``."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        keys.append(key)
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys.extend(known_keys(hints[f.name], prefix=f"{key}."))
+    return keys
+
+
+def _unknown_key(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known_keys(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    section = key.rsplit(".", 1)[0] if "." in key else ""
+    siblings = [k for k in known_keys() if k.rsplit(".", 1)[0] == section and k.count(".") == key.count(".")]
+    return ConfigError(f"unknown config key {key!r}{hint} (known here: {', '.join(siblings)})")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """``value`` checked (and minimally converted: int->float, list->tuple) against ``tp``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return from_dict(tp, value, prefix=f"{key}.")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list:
+        if isinstance(value, (list, tuple)):
+            return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+            if len(value) == len(args):
+                return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    elif origin is dict:
+        if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+            return {k: _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    else:  # pragma: no cover - an annotation this loader does not know
+        raise ConfigError(f"{key}: unsupported field type {_type_name(tp)}")
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def from_dict(cls: type, values: Mapping[str, Any], *, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, type-checking every field."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            raise _unknown_key(f"{prefix}{key}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own checks (e.g. DataConfig.__post_init__)
+        raise ConfigError(str(exc)) from exc
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["optim.lr=0.05", "data.batch_size=64"]`` -> nested dict; values via ``yaml.safe_load``."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key or key != key.strip():
+            raise ConfigError(f"override {pair!r} is not of the form key=value (e.g. optim.lr=0.05)")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {pair!r} conflicts with an earlier override of {part!r}")
+            node = child
+        node[leaf] = value
+    return nested
+
+
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive merge: ``update`` wins; nested mappings are merged key by key."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_mapping(values: Mapping[str, Any], overrides: Sequence[str] = ()) -> TrainConfig:
+    """A validated :class:`TrainConfig` from a mapping plus ``key=value`` overrides."""
+    merged = merge(values, parse_overrides(overrides))
+    return validate(from_dict(TrainConfig, merged))
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (or start from the defaults when ``path`` is None) and apply overrides."""
+    values: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found; recipes are in configs/ (e.g. configs/demo.yaml)")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
+    return config_from_mapping(values, overrides)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain (YAML-safe) nested dict: tuples become lists."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    """The resolved recipe as YAML (loads back to an equal config)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

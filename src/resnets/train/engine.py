@@ -1,0 +1,206 @@
+"""The training loop: ``fit`` runs steps from ``state.step`` to the end of the schedule.
+
+Per-step losses stay on the device and are checked in batches (every ``log_every`` steps
+and before every evaluation or checkpoint), so a non-finite loss is always caught before
+any weights computed from it are saved.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from resnets.data.bundle import Loader
+from resnets.train.checkpoint import save_checkpoint
+from resnets.train.config import LoopConfig
+from resnets.train.evaluate import evaluate
+from resnets.train.optim import set_lr
+from resnets.train.runlog import RunLog
+from resnets.train.runtime import Runtime
+from resnets.train.schedule import lr_at
+from resnets.train.state import TrainState
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped without saving the spoiled weights."""
+
+    def __init__(self, *, step: int, loss: float, checkpoint: Path | None, saved_step: int) -> None:
+        where = (
+            f"the last good checkpoint is {checkpoint} (step {saved_step}), left intact"
+            if checkpoint is not None and saved_step >= 0
+            else "no checkpoint had been written yet"
+        )
+        super().__init__(
+            f"the training loss became {loss} at step {step}; stopped. {where}. "
+            "Try a lower learning rate (optim.lr=...), full precision (train.precision=fp32), "
+            "gradient clipping (optim.grad_clip=1.0) or a warm-up (schedule.warmup=...)"
+        )
+        self.step = step
+
+
+@dataclass
+class FitOutput:
+    losses: list[float] = field(default_factory=list)  # per-step training loss, from the first step run here
+    first_step: int = 0
+    evals: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_step(
+    state: TrainState, x: torch.Tensor, y: torch.Tensor, *, loss_fn: nn.Module, runtime: Runtime,
+    grad_clip: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch x (N, C, H, W), y (N,); returns (loss, correct) on the device."""
+    with runtime.autocast():
+        logits = state.step_model(runtime.prepare(x))  # (N, K)
+    loss = loss_fn(logits.float(), y)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip)
+    state.optimizer.step()
+    correct = (logits.detach().argmax(dim=1) == y).sum()
+    return loss.detach(), correct
+
+
+@dataclass
+class _Pending:
+    """Device tensors of the steps not yet checked."""
+
+    losses: list[torch.Tensor] = field(default_factory=list)
+    correct: list[torch.Tensor] = field(default_factory=list)
+    seen: int = 0
+    since: float = field(default_factory=time.perf_counter)
+
+
+def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None) -> float:
+    """Move pending per-step values to the host, check them, add them to the window; returns img/s."""
+    if not pending.losses:
+        return 0.0
+    values = torch.stack(pending.losses).tolist()
+    first = state.step - len(values)
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            last = ckpt_dir / "last.safetensors" if ckpt_dir is not None else None
+            raise NonFiniteLossError(step=first + i, loss=v, checkpoint=last, saved_step=state.last_saved_step)
+    out.losses.extend(values)
+    state.window["loss"] += sum(values)
+    state.window["steps"] += len(values)
+    state.window["correct"] += float(torch.stack(pending.correct).sum().item())
+    state.window["seen"] += pending.seen
+    rate = pending.seen / max(1e-9, time.perf_counter() - pending.since)
+    pending.losses.clear()
+    pending.correct.clear()
+    pending.seen, pending.since = 0, time.perf_counter()
+    return rate
+
+
+def _check_weights(state: TrainState, *, ckpt_dir: Path) -> None:
+    """Finite losses can still leave non-finite weights (an infinite gradient): never save those."""
+    params = [p.detach() for p in state.model.parameters()]
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        raise NonFiniteLossError(step=state.step - 1, loss=float("nan"), checkpoint=ckpt_dir / "last.safetensors",
+                                 saved_step=state.last_saved_step)
+
+
+def _due(state: TrainState, loop: LoopConfig, *, stop_after: int | None) -> tuple[bool, bool, bool]:
+    """(evaluate now, checkpoint now, stop now) after the step just taken."""
+    step, done = state.step, state.step >= state.total_steps or state.step == stop_after
+    epoch_end = step % state.steps_per_epoch == 0
+    do_eval = (step % loop.eval_every == 0) if loop.eval_every else epoch_end
+    do_eval = do_eval or state.step >= state.total_steps
+    do_ckpt = (step % loop.checkpoint_every == 0) if loop.checkpoint_every else do_eval
+    return do_eval, do_ckpt or done, done
+
+
+def _eval_and_log(
+    state: TrainState, val: Loader | None, *, runtime: Runtime, log: RunLog | None, ckpt_dir: Path | None,
+    metadata: dict[str, str], started: float, bar: tqdm, quiet: bool,
+) -> dict[str, float]:
+    w = state.window
+    record: dict[str, float] = {
+        "epoch": round(state.step / state.steps_per_epoch, 4),
+        "step": state.step,
+        "lr": lr_at(state.step - 1, state.schedule),
+        "train_loss": w["loss"] / max(1.0, w["steps"]),
+        "train_acc": w["correct"] / max(1.0, w["seen"]),
+    }
+    if val is not None:
+        result = evaluate(state.step_model, val, runtime=runtime)
+        record.update({f"val_{k}": v for k, v in result.items() if k != "samples"})
+        if result["acc"] > state.best_val_acc:
+            state.best_val_acc, state.best_step = result["acc"], state.step
+            if ckpt_dir is not None:
+                save_checkpoint(ckpt_dir, "best", module=state.model, metadata={**metadata, "step": str(state.step)})
+    record["time"] = round(time.perf_counter() - started, 3)
+    state.window = {k: 0.0 for k in state.window}
+    if log is not None:
+        log.metrics(record)
+        val_text = f" | val loss {record['val_loss']:.4f} acc {100 * record['val_acc']:.2f}%" if val is not None else ""
+        line = (
+            f"epoch {record['epoch']:.2f} step {state.step} | lr {record['lr']:.4g} | "
+            f"train loss {record['train_loss']:.4f} acc {100 * record['train_acc']:.2f}%{val_text} | {record['time']:.1f} s"
+        )
+        if not quiet:
+            bar.write(line) if not bar.disable else print(line, flush=True)
+    state.set_train_mode()
+    return record
+
+
+def fit(
+    state: TrainState,
+    *,
+    train: Loader,
+    val: Loader | None,
+    loop: LoopConfig,
+    loss_fn: nn.Module,
+    grad_clip: float | None,
+    runtime: Runtime,
+    log: RunLog | None,
+    metadata: dict[str, str],
+    quiet: bool = False,
+    stop_after: int | None = None,
+) -> FitOutput:
+    """Train from ``state.step`` to the schedule's end (or ``stop_after``), evaluating and saving."""
+    out = FitOutput(first_step=state.step)
+    ckpt_dir = log.dir if log is not None else None
+    started = time.perf_counter()
+    pending = _Pending()
+    bar = tqdm(total=state.total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=False,
+               disable=quiet or not runtime.is_main or not sys.stderr.isatty())
+    state.set_train_mode()
+    done = state.step >= state.total_steps
+    while not done:
+        epoch, start = divmod(state.step, state.steps_per_epoch)
+        for x, y in train.epoch(epoch, start=start):
+            set_lr(state.optimizer, lr_at(state.step, state.schedule))
+            loss, correct = train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=grad_clip)
+            pending.losses.append(loss)
+            pending.correct.append(correct)
+            pending.seen += int(y.shape[0])
+            state.step += 1
+            bar.update(1)
+            do_eval, do_ckpt, done = _due(state, loop, stop_after=stop_after)
+            if state.step % loop.log_every == 0 or do_eval or do_ckpt:
+                rate = _flush(state, pending, out, ckpt_dir=ckpt_dir)
+                bar.set_postfix(loss=f"{out.losses[-1]:.4f}", lr=f"{lr_at(state.step - 1, state.schedule):.3g}",
+                                img_s=f"{rate * runtime.world_size:.0f}", refresh=False)
+                if log is not None:
+                    log.scalar("train/loss", out.losses[-1], state.step)
+            if do_eval:
+                out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
+                                               metadata=metadata, started=started, bar=bar, quiet=quiet))
+            if do_ckpt and ckpt_dir is not None:
+                _check_weights(state, ckpt_dir=ckpt_dir)
+                save_checkpoint(ckpt_dir, "last", module=state.model, metadata=metadata, state=state.state_dict())
+                state.last_saved_step = state.step
+            if done:
+                break
+    bar.close()
+    return out

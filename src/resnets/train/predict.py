@@ -1,0 +1,84 @@
+"""Prediction on image files with a trained checkpoint (its metadata says everything needed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+
+from resnets.data import preprocess
+from resnets.train.checkpoint import load_checkpoint
+from resnets.train.model import model_from_metadata
+
+
+@dataclass
+class Prediction:
+    path: str
+    topk: list[tuple[str, float]]  # (label, probability), most likely first
+
+
+@dataclass
+class Predictor:
+    """A trained model with its input transform and class names."""
+
+    model: nn.Module
+    classes: list[str]
+    image_size: int
+    in_chans: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_fraction: float
+    device: torch.device
+
+    def transform(self, image: Image.Image) -> torch.Tensor:
+        return preprocess(image, image_size=self.image_size, in_chans=self.in_chans, mean=self.mean,
+                          std=self.std, crop_fraction=self.crop_fraction)  # (C, H, W)
+
+
+def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu") -> Predictor:
+    """Rebuild the model of ``checkpoint`` (run directory or .safetensors) from its metadata."""
+    ckpt = load_checkpoint(checkpoint, with_state=False)
+    meta = ckpt.metadata
+    model = model_from_metadata(meta)
+    model.load_state_dict(ckpt.weights)
+    dev = torch.device(device)
+    model.to(dev).eval()
+    return Predictor(
+        model=model, classes=json.loads(meta["classes"]), image_size=int(meta["image_size"]),
+        in_chans=int(meta["in_chans"]), mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])),
+        crop_fraction=float(meta.get("crop_fraction", "1.0")), device=dev,
+    )
+
+
+def _open(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot read image {path} ({exc}); give PNG/JPEG files") from None
+
+
+@torch.no_grad()
+def predict(
+    predictor: Predictor, paths: Sequence[str | Path], *, topk: int = 5, batch_size: int = 64
+) -> list[Prediction]:
+    """Top-k labels with probabilities for each image, computed in batches."""
+    k = max(1, min(topk, len(predictor.classes)))
+    out: list[Prediction] = []
+    names = [str(p) for p in paths]
+    for i in range(0, len(names), batch_size):
+        chunk = names[i : i + batch_size]
+        x = torch.stack([predictor.transform(_open(p)) for p in chunk]).to(predictor.device)  # (N, C, H, W)
+        probs = predictor.model(x).float().softmax(dim=1)  # (N, K)
+        values, indices = probs.topk(k, dim=1)
+        for path, vals, idxs in zip(chunk, values.tolist(), indices.tolist()):
+            out.append(Prediction(path=path, topk=[(predictor.classes[j], v) for v, j in zip(vals, idxs)]))
+    return out

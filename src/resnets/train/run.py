@@ -1,0 +1,186 @@
+"""The library entry point: ``run(cfg)`` trains one configuration end to end.
+
+Data -> model (fine-tuning source, frozen stages) -> optimizer and schedule -> run
+directory (or the one being resumed) -> ``fit`` -> the test set, once, with the best
+validation weights (or the final ones when there is no validation split).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnets.data import DataBundle, load_data
+from resnets.train.checkpoint import Checkpoint, json_meta, load_checkpoint, resolve_checkpoint
+from resnets.train.config import TrainConfig, validate
+from resnets.train.configio import dump_config
+from resnets.train.engine import fit
+from resnets.train.evaluate import evaluate
+from resnets.train.model import model_from_config, options_json
+from resnets.train.finetune import freeze, load_finetune_source
+from resnets.train.optim import build_optimizer
+from resnets.train.runlog import RunLog, environment, latest_run_dir, new_run_dir
+from resnets.train.runtime import Runtime, determinism, make_runtime, seed_everything
+from resnets.train.schedule import resolve_schedule
+from resnets.train.state import TrainState
+
+
+@dataclass
+class RunResult:
+    run_dir: Path | None
+    step: int
+    total_steps: int
+    losses: list[float]  # per-step training losses of the steps run by this call
+    first_step: int  # the step ``losses[0]`` belongs to
+    best_val_acc: float | None
+    test: dict[str, float] | None
+    elapsed_s: float
+    model: nn.Module = field(repr=False)  # the unwrapped module, with the weights the test used
+    evals: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+
+def build_model(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
+    """The configured network, sized for ``bundle`` unless the config fixes classes/channels."""
+    m = cfg.model
+    return model_from_config(
+        m,
+        num_classes=m.num_classes if m.num_classes is not None else bundle.num_classes,
+        in_chans=m.in_chans if m.in_chans is not None else bundle.in_chans,
+    )
+
+
+def checkpoint_metadata(cfg: TrainConfig, bundle: DataBundle, model: nn.Module) -> dict[str, str]:
+    """What ``predict``/``eval`` need to rebuild the model and its input transform."""
+    return json_meta(
+        model=cfg.model.name,
+        model_options=options_json(cfg.model),
+        num_classes=int(model.num_classes),
+        in_chans=int(model.in_chans),
+        classes=list(bundle.classes),
+        mean=list(bundle.mean),
+        std=list(bundle.std),
+        image_size=int(bundle.image_size),
+        crop_fraction=float(getattr(bundle, "crop_fraction", 1.0)),
+        config=dump_config(cfg),
+    )
+
+
+def resume_path(cfg: TrainConfig) -> Path | None:
+    """The checkpoint to resume from: ``train.resume`` true (newest run of this name) or a path."""
+    resume = cfg.train.resume
+    if resume is False:
+        return None
+    if resume is True:
+        return latest_run_dir(cfg.train.out_dir, cfg.run_name) / "last.safetensors"
+    path = Path(resume)
+    return resolve_checkpoint(path, prefer=("last",))
+
+
+def _base_lr(cfg: TrainConfig, world_size: int) -> float:
+    ref = cfg.optim.lr_reference_batch
+    return cfg.optim.lr * (cfg.data.batch_size * world_size / ref if ref else 1.0)
+
+
+def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[DataBundle, TrainState, Checkpoint | None]:
+    bundle = load_data(cfg.data, device=runtime.device, rank=runtime.rank, world_size=runtime.world_size)
+    model = build_model(cfg, bundle)
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    if ckpt is not None:
+        if ckpt.state is None:
+            raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
+        model.load_state_dict(ckpt.weights)
+    elif cfg.finetune.source:
+        load_finetune_source(model, cfg.finetune.source)
+    frozen = freeze(model, cfg.finetune.freeze_stages)
+    model.to(runtime.device)
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg.optim, device=runtime.device)
+    spe = len(bundle.train)
+    total = cfg.train.iterations if cfg.train.iterations is not None else cfg.train.epochs * spe  # type: ignore[operator]
+    schedule = resolve_schedule(cfg.schedule, base_lr=_base_lr(cfg, runtime.world_size), steps_per_epoch=spe,
+                                total_steps=total)
+    step_model: nn.Module = model
+    if cfg.train.compile:
+        step_model = torch.compile(model)  # type: ignore[assignment]
+    if runtime.wrap is not None:
+        step_model = runtime.wrap(step_model)
+    state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule,
+                       steps_per_epoch=spe, frozen=frozen)
+    if ckpt is not None:
+        state.load_state_dict(ckpt.state)  # type: ignore[arg-type]
+    return bundle, state, ckpt
+
+
+def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int) -> RunLog | None:
+    if not runtime.is_main:
+        return None
+    run_dir = resume.parent if resume is not None else new_run_dir(cfg.train.out_dir, cfg.run_name)
+    log = RunLog(run_dir, tensorboard=cfg.train.tensorboard)
+    log.write_text("config.yaml", dump_config(cfg))
+    log.write_json("env.json", environment(runtime.device))
+    log.truncate_metrics(step)
+    return log
+
+
+def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: RunLog | None) -> tuple[dict[str, Any] | None, str]:
+    """The test split, once, with the best validation weights (else the final ones)."""
+    weights = "final"
+    if log is not None and bundle.val is not None and (log.dir / "best.safetensors").is_file():
+        state.model.load_state_dict(load_checkpoint(log.dir / "best.safetensors", with_state=False).weights)
+        weights = "best"
+    if bundle.test is None:
+        return None, weights
+    return evaluate(state.step_model, bundle.test, runtime=runtime), weights
+
+
+def run(
+    cfg: TrainConfig,
+    *,
+    device: torch.device | str | None = None,
+    quiet: bool = False,
+    runtime: Runtime | None = None,
+    stop_after: int | None = None,
+) -> RunResult:
+    """Train ``cfg`` (resuming when ``train.resume`` says so); ``stop_after`` ends early at that
+    step with a resumable checkpoint, as an interruption would."""
+    validate(cfg)
+    runtime = runtime or make_runtime(cfg.train, device=device)
+    if cfg.train.threads is not None:
+        torch.set_num_threads(cfg.train.threads)
+    started = time.perf_counter()
+    with determinism(cfg.train.deterministic):
+        seed_everything(cfg.train.seed)
+        resume = resume_path(cfg)
+        bundle, state, _ = _setup(cfg, runtime, resume)
+        log = _open_log(cfg, runtime, resume, state.step)
+        try:
+            out = fit(
+                state, train=bundle.train, val=bundle.val, loop=cfg.train,
+                loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing),
+                grad_clip=cfg.optim.grad_clip, runtime=runtime, log=log,
+                metadata=checkpoint_metadata(cfg, bundle, state.model), quiet=quiet, stop_after=stop_after,
+            )
+            finished = state.step >= state.total_steps
+            test, weights = _final_test(state, bundle, runtime, log) if finished else (None, "final")
+            result = RunResult(
+                run_dir=log.dir if log else None, step=state.step, total_steps=state.total_steps,
+                losses=out.losses, first_step=out.first_step,
+                best_val_acc=state.best_val_acc if bundle.val is not None else None, test=test,
+                elapsed_s=time.perf_counter() - started, model=state.model, evals=out.evals,
+            )
+            if log is not None and finished:
+                log.write_json("final.json", {
+                    "test": test, "weights": weights, "best_val_acc": result.best_val_acc,
+                    "best_step": state.best_step, "steps": state.step, "elapsed_s": round(result.elapsed_s, 3),
+                    "device": str(runtime.device),
+                })
+        finally:
+            if log is not None:
+                log.close()
+    return result

@@ -1,0 +1,140 @@
+"""The run directory: resolved config, environment, metrics, TensorBoard, curves, results.
+
+Only the main process (rank 0) creates a :class:`RunLog`; the other ranks log nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+METRICS = "metrics.jsonl"
+
+
+def new_run_dir(out_dir: str | Path, name: str) -> Path:
+    """``<out_dir>/<name>-<YYYYmmdd-HHMMSS>`` (a suffix is added if it already exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(out_dir) / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        path, n = Path(f"{base}-{n}"), n + 1
+    path.mkdir(parents=True)
+    return path
+
+
+def latest_run_dir(out_dir: str | Path, name: str) -> Path:
+    """The newest ``<out_dir>/<name>-*`` holding a resumable checkpoint."""
+    candidates = sorted(
+        (p for p in Path(out_dir).glob(f"{name}-*") if (p / "last.state.pt").is_file()),
+        key=lambda p: (p / "last.state.pt").stat().st_mtime,
+    )
+    if not candidates:
+        raise FileNotFoundError(
+            f"no run named {name!r} with a checkpoint under {out_dir}/ to resume; "
+            "give the run directory (train.resume=runs/<name>-<time>) or start without resume"
+        )
+    return candidates[-1]
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Library versions, the device and the command line, for env.json."""
+    import numpy
+    import torchvision
+
+    from resnets import __version__
+
+    env: dict[str, Any] = {
+        "resnets": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
+        "command": sys.argv,
+    }
+    if device.type == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(device)
+        env["cuda"] = torch.version.cuda
+    return env
+
+
+class RunLog:
+    """Writes everything a run leaves behind in its directory."""
+
+    def __init__(self, run_dir: Path, *, tensorboard: bool) -> None:
+        self.dir = run_dir
+        self._tb: Any = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(run_dir / "tb"))
+            except Exception:  # tensorboard is optional: the JSON logs are the record
+                self._tb = None
+
+    def write_text(self, name: str, text: str) -> None:
+        (self.dir / name).write_text(text)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        (self.dir / name).write_text(json.dumps(obj, indent=2) + "\n")
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """On resume: forget records past the checkpoint's step (they will be recomputed)."""
+        path = self.dir / METRICS
+        if path.is_file():
+            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= after_step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        with open(self.dir / METRICS, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self._tb.add_scalar(key.replace("_", "/", 1), value, record["step"])
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        if self._tb is not None:
+            self._tb.add_scalar(name, value, step)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        path = self.dir / METRICS
+        return [json.loads(l) for l in path.read_text().splitlines() if l] if path.is_file() else []
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        plot_curves(self.read_metrics(), self.dir / "curves.png")
+
+
+def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
+    """Loss and error (%) against the step, for train and validation."""
+    if not records:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in records]
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
+    for split in ("train", "val"):
+        if all(f"{split}_loss" in r for r in records):
+            ax_loss.plot(steps, [r[f"{split}_loss"] for r in records], marker=".", label=split)
+            ax_err.plot(steps, [100.0 * (1.0 - r[f"{split}_acc"]) for r in records], marker=".", label=split)
+    ax_loss.set(xlabel="step", ylabel="loss", title="loss")
+    ax_err.set(xlabel="step", ylabel="error (%)", title="top-1 error")
+    for ax in (ax_loss, ax_err):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,98 @@
+"""Where and how the step runs: device, precision, memory format, process rank.
+
+A distributed launcher builds a :class:`Runtime` with its ``rank``/``world_size`` and a
+``wrap`` (e.g. ``DistributedDataParallel``); the engine runs the wrapped module, saves the
+unwrapped one, and only the main rank logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from resnets.train.config import LoopConfig
+
+AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    rank: int = 0
+    world_size: int = 1
+    wrap: Callable[[nn.Module], nn.Module] | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """An input batch (N, C, H, W) in the memory format the model runs in."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def make_runtime(
+    loop: LoopConfig,
+    *,
+    device: torch.device | str | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+) -> Runtime:
+    """Resolve ``auto`` precision (bf16 on CUDA, fp32 elsewhere) and channels_last (CUDA)."""
+    dev = torch.device(device) if device is not None else default_device()
+    precision = loop.precision if loop.precision != "auto" else ("bf16" if dev.type == "cuda" else "fp32")
+    channels_last = loop.channels_last if isinstance(loop.channels_last, bool) else dev.type == "cuda"
+    return Runtime(
+        device=dev, autocast_dtype=AUTOCAST[precision], channels_last=channels_last,
+        rank=rank, world_size=world_size, wrap=wrap,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def determinism(enabled: bool) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards)."""
+    if not enabled:
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    bench = torch.backends.cudnn.benchmark
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+        torch.backends.cudnn.benchmark = bench
