@@ -15,6 +15,7 @@ from typing import Sequence
 # One entry per command module; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.models",
+    "resnets.commands.train",
 )
 
 
