@@ -21,13 +21,13 @@ def random_crop(x: Tensor, *, pad: int, gen: torch.Generator) -> Tensor:
     ``x`` (B, C, H, W) any dtype -> (B, C, H, W); every output pixel is an input pixel or 0.
     """
     b, c, h, w = x.shape
-    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=gen).to(x.device)  # (B, 2)
+    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=gen).to(x.device)  # (B, 2): dy, dx
     padded = F.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p)
-    rows = offsets[:, 0:1] + torch.arange(h, device=x.device)  # (B, H)
-    cols = offsets[:, 1:2] + torch.arange(w, device=x.device)  # (B, W)
-    bi = torch.arange(b, device=x.device)[:, None, None, None]
-    ci = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
+    hp, wp = h + 2 * pad, w + 2 * pad
+    rows = offsets[:, 0, None, None] + torch.arange(h, device=x.device)[:, None]  # (B, H, 1)
+    cols = offsets[:, 1, None, None] + torch.arange(w, device=x.device)  # (B, 1, W)
+    flat = (rows * wp + cols).view(b, 1, h * w).expand(b, c, h * w)  # (B, C, H*W)
+    return padded.reshape(b, c, hp * wp).gather(2, flat).view(b, c, h, w)
 
 
 def flip_mask(batch: int, *, gen: torch.Generator) -> Tensor:

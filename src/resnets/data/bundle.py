@@ -101,11 +101,21 @@ def _hold_out(cfg: DataConfig, data: ArrayData) -> tuple[np.ndarray, np.ndarray,
 
 
 def bundle_from_arrays(
-    cfg: DataConfig, data: ArrayData, *, device: torch.device, rank: int, world_size: int
+    cfg: DataConfig,
+    data: ArrayData,
+    *,
+    device: torch.device,
+    rank: int,
+    world_size: int,
+    augment: str | None = None,
 ) -> DataBundle:
-    """Build a bundle from a dataset held in memory (digits, mnist, cifar, small folders, synthetic)."""
+    """Build a bundle from a dataset held in memory (digits, mnist, cifar, small folders, synthetic).
+
+    ``augment`` overrides the resolution of ``cfg.augment`` (an image folder resolves it from
+    the files' native size, before decoding).
+    """
     c, native_h, native_w = data.shape
-    augment = resolve_augment(cfg, native_size=native_h)
+    augment = augment or resolve_augment(cfg, native_size=native_h)
     # Output size: cfg.image_size, else native (non-square images stay non-square except for
     # ImageNet-style crops, which are square). The stored copy is resized once, here, except
     # for ImageNet style, which keeps the native pixels its random crops need.

@@ -10,6 +10,7 @@ from resnets.data.sources.base import ArrayData, FileSplit, FolderData
 from resnets.data.sources.cifar import load_cifar_arrays
 from resnets.data.sources.digits import load_digits_arrays
 from resnets.data.sources.idx import load_idx_arrays
+from resnets.data.sources.imagefolder import load_imagefolder
 from resnets.data.sources.synthetic import load_synthetic_arrays
 
 
@@ -33,6 +34,7 @@ SOURCES: dict[str, Source] = {
     "fashion-mnist": Source(load_idx_arrays, lambda size: "shift", "Fashion-MNIST, official IDX files, 28x28 grey"),
     "cifar10": Source(load_cifar_arrays, lambda size: "cifar", "CIFAR-10, official python batches, 32x32 RGB"),
     "cifar100": Source(load_cifar_arrays, lambda size: "cifar", "CIFAR-100, official python batches, 32x32 RGB"),
+    "imagefolder": Source(load_imagefolder, _small_or_large, "a folder of class sub-folders of images"),
 }
 
 

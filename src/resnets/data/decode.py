@@ -1,0 +1,100 @@
+"""Decode image files into one uint8 array, in worker processes, with an on-disk cache.
+
+Unreadable files are collected and reported once; the cache is keyed by a hash of the file
+list (paths, sizes, modification times) and the decoded size, so any change re-decodes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from resnets.data.images import resize_center_crop_pil, to_chw_uint8, to_mode
+from resnets.data.paths import user_cache_dir
+
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def decode_image(path: Path | str, *, size: int | None, in_chans: int = 3) -> np.ndarray | None:
+    """One file -> (C, size, size) uint8 (native size when ``size`` is None), or None if unreadable."""
+    try:
+        with Image.open(path) as image:
+            image = to_mode(image, in_chans=in_chans)
+            if size is not None:
+                image = resize_center_crop_pil(image, size=size)
+            return to_chw_uint8(image)
+    except DECODE_ERRORS:
+        return None
+
+
+def _decode_chunk(paths: Sequence[str], size: int, in_chans: int) -> list[np.ndarray | None]:
+    return [decode_image(p, size=size, in_chans=in_chans) for p in paths]
+
+
+def decode_all(paths: Sequence[Path], *, size: int, in_chans: int = 3, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Decode every file to (C, size, size): returns images (N, C, size, size) uint8 and ok (N,) bool."""
+    out = np.zeros((len(paths), in_chans, size, size), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+    names = [str(p) for p in paths]
+    chunks = [names[i : i + 512] for i in range(0, len(names), 512)]
+    fn = functools.partial(_decode_chunk, size=size, in_chans=in_chans)
+    if workers > 0 and len(chunks) > 1:
+        with multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
+            results = pool.imap(fn, chunks)
+            _fill(results, out, ok)
+    else:
+        _fill(map(fn, chunks), out, ok)
+    return out, ok
+
+
+def _fill(results, out: np.ndarray, ok: np.ndarray) -> None:
+    i = 0
+    for chunk in results:
+        for image in chunk:
+            if image is not None:
+                out[i] = image
+                ok[i] = True
+            i += 1
+
+
+def file_list_key(paths: Sequence[Path], *, size: int, in_chans: int) -> str:
+    """A hash of the file list (path, size, mtime) and the decode settings."""
+    digest = hashlib.sha256(f"v1|{size}|{in_chans}|".encode())
+    for p in paths:
+        st = os.stat(p)
+        digest.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def decode_cached(
+    paths: Sequence[Path], *, size: int, in_chans: int = 3, workers: int = 0, use_cache: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`decode_all`, loading from / saving to ``<user cache>/folder-<hash>.{images,ok}.npy``."""
+    if not use_cache:
+        return decode_all(paths, size=size, in_chans=in_chans, workers=workers)
+    key = file_list_key(paths, size=size, in_chans=in_chans)
+    base = user_cache_dir() / f"folder-{key}"
+    images_path, ok_path = base.with_suffix(".images.npy"), base.with_suffix(".ok.npy")
+    if images_path.is_file() and ok_path.is_file():
+        try:
+            return np.load(images_path), np.load(ok_path)
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    images, ok = decode_all(paths, size=size, in_chans=in_chans, workers=workers)
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for path, array in ((images_path, images), (ok_path, ok)):
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+            tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache directory only costs speed
+    return images, ok

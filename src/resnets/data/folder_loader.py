@@ -1,0 +1,198 @@
+"""Large image folders: a torch DataLoader with decode workers and per-sample PIL transforms.
+
+The sample order is the same seeded permutation as the tensor loader's, and each sample's
+augmentation is seeded from (seed, epoch, rank, position), so ``epoch(e, start=k)`` yields the
+tail of ``epoch(e)`` exactly, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.transforms import v2
+
+from resnets.data.augment import cifar_pad, shift_pad
+from resnets.data.bundle import DataBundle
+from resnets.data.config import DataConfig
+from resnets.data.decode import DECODE_ERRORS
+from resnets.data.folder import probe_size
+from resnets.data.images import to_mode
+from resnets.data.loader import epoch_order
+from resnets.data.pipeline import EVAL_CROP_FRACTION
+from resnets.data.sources.base import FileSplit, FolderData
+from resnets.data.splits import mix_seed, rank_shard, stratified_split
+
+STATS_SAMPLES = 1000  # training images decoded to estimate mean / std
+
+
+def _train_ops(augment: str, size: int) -> list[v2.Transform]:
+    fit = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+    ops: dict[str, list[v2.Transform]] = {
+        "imagenet": [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()],
+        "cifar": [*fit, v2.RandomCrop(size, padding=cifar_pad(size)), v2.RandomHorizontalFlip()],
+        "shift": [*fit, v2.RandomCrop(size, padding=shift_pad(size))],
+        "none": fit,
+    }
+    return ops[augment]
+
+
+def _eval_ops(augment: str, size: int) -> list[v2.Transform]:
+    return [v2.Resize(round(size / EVAL_CROP_FRACTION[augment]), antialias=True), v2.CenterCrop(size)]
+
+
+def _finish(ops: list[v2.Transform], mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> Callable:
+    tail: list[v2.Transform] = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    if mean is not None and std is not None:
+        tail.append(v2.Normalize(list(mean), list(std)))
+    return v2.Compose([*ops, *tail])
+
+
+class FileDataset(Dataset):
+    """Items are (index, seed): seed >= 0 seeds the sample's random transform, -1 means none."""
+
+    def __init__(self, split: FileSplit, transform: Callable) -> None:
+        self.paths = [str(p) for p in split.paths]
+        self.labels = split.labels
+        self.transform = transform
+        self._reported: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[Tensor, int] | None:
+        index, seed = item
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image = to_mode(image, in_chans=3)
+                image.load()
+        except DECODE_ERRORS:
+            if path not in self._reported:
+                self._reported.add(path)
+                warnings.warn(f"skipped unreadable image file {path}", stacklevel=2)
+            return None
+        if seed < 0:
+            return self.transform(image), int(self.labels[index])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), int(self.labels[index])
+
+
+def _collate(batch: list) -> tuple[Tensor, Tensor] | None:
+    batch = [b for b in batch if b is not None]
+    if not batch:
+        return None
+    x = torch.stack([b[0] for b in batch])  # (B, C, H, W)
+    return x, torch.tensor([b[1] for b in batch], dtype=torch.int64)
+
+
+class _ListSampler(Sampler):
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class FolderLoader:
+    """Same interface as :class:`resnets.data.loader.TensorLoader`, decoding files per batch."""
+
+    def __init__(
+        self, split: FileSplit, *, transform: Callable, batch_size: int, train: bool, device: torch.device,
+        seed: int, workers: int, rank: int = 0, world_size: int = 1,
+    ) -> None:
+        self.dataset = FileDataset(split, transform)
+        self.batch_size, self.train, self.device, self.seed = batch_size, train, device, seed
+        self.rank, self.world_size = rank, world_size
+        self._total = len(self.dataset)
+        self.num_samples = len(self.indices(0))
+        self._sampler = _ListSampler()
+        self._loader = DataLoader(
+            self.dataset, batch_size=batch_size, sampler=self._sampler, num_workers=workers,
+            collate_fn=_collate, pin_memory=device.type == "cuda", drop_last=train,
+            persistent_workers=workers > 0,
+        )
+        if train and len(self) == 0:
+            raise ValueError(f"the training split has {self.num_samples} samples on this rank, fewer than batch_size={batch_size}")
+
+    def __len__(self) -> int:
+        return self.num_samples // self.batch_size if self.train else -(-self.num_samples // self.batch_size)
+
+    def indices(self, epoch: int) -> np.ndarray:
+        order = epoch_order(self._total, seed=self.seed, epoch=epoch, shuffle=self.train)
+        return rank_shard(order, rank=self.rank, world_size=self.world_size, even=self.train)
+
+    def epoch(self, epoch: int, *, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        order = self.indices(epoch)
+        first = start * self.batch_size
+        if self.train:
+            base = mix_seed(self.seed, epoch, self.rank, 0xF01D) & 0x3FFFFFFFFFFF
+            seeds = base + np.arange(first, len(order))
+        else:
+            seeds = np.full(len(order) - first, -1)
+        self._sampler.items = list(zip(order[first:].tolist(), seeds.tolist()))
+        for batch in self._loader:
+            if batch is not None:
+                x, y = batch
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def folder_stats(split: FileSplit, *, augment: str, size: int, seed: int, workers: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean / std over up to STATS_SAMPLES training images (evaluation transform)."""
+    rng = np.random.default_rng(mix_seed(seed, 0x57A7))
+    pick = np.sort(rng.permutation(len(split.paths))[:STATS_SAMPLES])
+    dataset = FileDataset(split, _finish(_eval_ops(augment, size), None, None))
+    loader = DataLoader(dataset, batch_size=64, sampler=[(int(i), -1) for i in pick], num_workers=workers, collate_fn=_collate)
+    total = torch.zeros(3, dtype=torch.float64)
+    total_sq = torch.zeros(3, dtype=torch.float64)
+    count = 0
+    for batch in loader:
+        if batch is None:
+            continue
+        x = batch[0].double()  # (B, 3, S, S)
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += (x * x).sum(dim=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / max(count, 1)
+    std = (total_sq / max(count, 1) - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def _subset(split: FileSplit, idx: np.ndarray) -> FileSplit:
+    return FileSplit(paths=[split.paths[i] for i in idx], labels=split.labels[idx])
+
+
+def bundle_from_files(
+    cfg: DataConfig, data: FolderData, *, augment: str, device: torch.device, rank: int, world_size: int
+) -> DataBundle:
+    size = cfg.image_size or min(probe_size(data.train.paths))
+    train, val = data.train, data.val
+    if val is None and cfg.val_fraction > 0:
+        keep, held = stratified_split(train.labels, fraction=cfg.val_fraction, seed=cfg.seed)
+        train, val = _subset(train, keep), _subset(train, held)
+    mean, std = folder_stats(train, augment=augment, size=size, seed=cfg.seed, workers=cfg.workers)
+
+    def make(split: FileSplit | None, *, is_train: bool) -> FolderLoader | None:
+        if split is None:
+            return None
+        ops = _train_ops(augment, size) if is_train else _eval_ops(augment, size)
+        return FolderLoader(
+            split, transform=_finish(ops, mean, std), batch_size=cfg.batch_size if is_train else cfg.eval_batch,
+            train=is_train, device=device, seed=cfg.seed, workers=cfg.workers, rank=rank, world_size=world_size,
+        )
+
+    return DataBundle(
+        name=cfg.name, train=make(train, is_train=True), val=make(val, is_train=False),  # type: ignore[arg-type]
+        test=make(data.test, is_train=False), num_classes=len(data.classes), in_chans=3, image_size=size,
+        classes=list(data.classes), mean=mean, std=std, augment=augment,
+        crop_fraction=EVAL_CROP_FRACTION[augment], device_resident=False,
+    )
