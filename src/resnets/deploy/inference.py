@@ -1,0 +1,69 @@
+"""A model made ready for batched prediction: folded, on its device, optionally compiled."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from resnets.deploy.fold import fold_bn
+
+
+class InferenceModel(nn.Module):
+    """Runs ``model`` without gradients, in channels-last layout and bf16 autocast when asked.
+
+    Outputs are always float32 (N, num_classes), whatever the compute precision.
+    """
+
+    def __init__(self, model: nn.Module, *, channels_last: bool, autocast_dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.model = model
+        self.channels_last = channels_last
+        self.autocast_dtype = autocast_dtype
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (N, C, H, W)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            if self.autocast_dtype is None:
+                return self.model(x).float()
+            with torch.autocast(device_type=x.device.type, dtype=self.autocast_dtype):
+                return self.model(x).float()  # (N, num_classes)
+
+
+def inference_model(
+    model: nn.Module,
+    *,
+    device: torch.device | str,
+    fold: bool = True,
+    compile: bool = False,
+    channels_last: bool | None = None,
+    bf16: bool | None = None,
+) -> InferenceModel:
+    """An eval-mode copy of ``model`` for prediction (the original is left untouched).
+
+    fold: merge BatchNorm into the convolutions (see :func:`resnets.deploy.fold_bn`).
+    compile: ``torch.compile`` the network (first batches are slow while it compiles).
+    channels_last: NHWC layout (None: on CUDA only, where it is faster).
+    bf16: bf16 autocast (None: on CUDA devices that support bf16; CPU stays fp32).
+    """
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    if on_cuda and not torch.cuda.is_available():
+        raise ValueError(f"device {dev} was asked for but CUDA is not available; use device='cpu'")
+    if bf16 and not on_cuda:
+        raise ValueError("bf16 autocast is for CUDA devices; leave bf16 unset (fp32) on the CPU")
+    net = fold_bn(model) if fold else copy.deepcopy(model).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    use_cl = on_cuda if channels_last is None else channels_last
+    net = net.to(dev, memory_format=torch.channels_last) if use_cl else net.to(dev)
+    if bf16 is None:
+        bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    if compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return InferenceModel(net, channels_last=use_cl, autocast_dtype=torch.bfloat16 if bf16 else None)
+
+
+__all__ = ["InferenceModel", "inference_model"]
