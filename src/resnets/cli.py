@@ -16,6 +16,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.models",
     "resnets.commands.train",
+    "resnets.commands.deploy",
 )
 
 

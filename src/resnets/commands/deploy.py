@@ -1,0 +1,132 @@
+"""`resnets export`: a trained checkpoint (or a named model + weights) to ONNX or TorchScript."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from resnets.cli import CLIError
+from resnets.deploy.export import export_onnx, export_torchscript, verify_onnx, verify_torchscript
+
+
+@dataclass(frozen=True)
+class Format:
+    suffix: str
+    export: Callable[[nn.Module, Path, tuple[int, ...], bool, bool], Path]  # (model, path, size, fold, dynamic)
+    verify: Callable[[nn.Module, Path, tuple[int, ...], int], float]  # (model, path, size, batch)
+    verifier: str
+
+
+FORMATS: dict[str, Format] = {
+    "onnx": Format(
+        suffix=".onnx",
+        export=lambda m, p, size, fold, dynamic: export_onnx(m, p, input_size=size, fold=fold, dynamic_batch=dynamic),
+        verify=lambda m, p, size, batch: verify_onnx(m, p, input_size=size, batch=batch),
+        verifier="onnxruntime",
+    ),
+    "torchscript": Format(
+        suffix=".pt",
+        export=lambda m, p, size, fold, dynamic: export_torchscript(m, p, input_size=size, fold=fold),
+        verify=lambda m, p, size, batch: verify_torchscript(m, p, input_size=size, batch=batch),
+        verifier="torch.jit.load",
+    ),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a checkpoint or a model to ONNX or TorchScript")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="a run directory or .safetensors checkpoint written by `resnets train` (or use --model)")
+    p.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the file format")
+    p.add_argument("--out", default=None, help="output file (default: next to the checkpoint, or ./NAME.onnx|.pt)")
+    p.add_argument("--model", default=None, help="a model name, instead of a checkpoint (see `resnets models`)")
+    p.add_argument("--weights", default=None,
+                   help="with --model: a .safetensors or .pth state dict (torchvision's load with strict keys)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="image side used for tracing and checking (default: the checkpoint's or the model's)")
+    p.add_argument("--no-fold", action="store_true", help="keep BatchNorm layers (default: folded into the convs)")
+    p.add_argument("--static-batch", action="store_true", help="ONNX: fix the batch size instead of leaving it free")
+    p.add_argument("--verify", action="store_true",
+                   help="run the exported file (onnxruntime / torch.jit.load) and print the max abs difference")
+    p.set_defaults(func=cmd_export)
+
+
+def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]:
+    """The trained model, its (C, H, W) input size and its weights file."""
+    from resnets.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from resnets.train.model import model_from_metadata
+
+    weights_path = resolve_checkpoint(path)
+    ckpt = load_checkpoint(weights_path, with_state=False)
+    if "model" not in ckpt.metadata:
+        raise CLIError(
+            f"{weights_path} holds no model description (it was not written by `resnets train`); "
+            "export bare weights with --model NAME --weights FILE"
+        )
+    model = model_from_metadata(ckpt.metadata)
+    model.load_state_dict(ckpt.weights)
+    side = int(ckpt.metadata.get("image_size", "0")) or model.default_input_size[1]
+    return model, (model.in_chans, side, side), weights_path
+
+
+def _model_from_name(name: str, weights: str | None) -> nn.Module:
+    """A named model, sized (classes, channels) after the weights file when one is given."""
+    from resnets.models import create_model, load_pretrained, read_state_dict
+
+    if weights is None:
+        print(f"note: no --weights given; exporting {name} with random initial weights")
+        return create_model(name)
+    state = read_state_dict(weights)
+    options: dict[str, object] = {}
+    if "fc.weight" in state:
+        options["num_classes"] = int(state["fc.weight"].shape[0])
+    else:
+        options["num_classes"] = 0
+    if "conv1.weight" in state:
+        options["in_chans"] = int(state["conv1.weight"].shape[1])
+    model = create_model(name, **options)
+    load_pretrained(model, state)
+    return model
+
+
+def _resolve_model(args: argparse.Namespace) -> tuple[nn.Module, tuple[int, ...], Path]:
+    """(model, input size, default output stem) from the checkpoint or from --model/--weights."""
+    if args.checkpoint is not None and args.model is not None:
+        raise CLIError("give either a CHECKPOINT or --model NAME (with --weights FILE), not both")
+    if args.checkpoint is not None:
+        if args.weights is not None:
+            raise CLIError("--weights goes with --model NAME; a CHECKPOINT already holds its weights")
+        model, size, weights_path = _model_from_checkpoint(args.checkpoint)
+        return model, size, weights_path.with_suffix("")
+    if args.model is None:
+        raise CLIError("nothing to export: give a CHECKPOINT (run directory or .safetensors) or --model NAME")
+    model = _model_from_name(args.model, args.weights)
+    return model, tuple(model.default_input_size), Path(args.model)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    fmt = FORMATS.get(args.format)
+    if fmt is None:
+        raise CLIError(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    model, size, stem = _resolve_model(args)
+    if args.input_size is not None:
+        size = (size[0], args.input_size, args.input_size)
+    out = Path(args.out) if args.out else stem.with_name(stem.name + fmt.suffix)
+    try:
+        path = fmt.export(model, out, size, not args.no_fold, not args.static_batch)
+        print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB; input (N, {size[0]}, {size[1]}, {size[2]}), "
+              f"{'BN folded' if not args.no_fold else 'BN kept'}"
+              f"{', dynamic batch' if args.format == 'onnx' and not args.static_batch else ''})")
+        if args.verify:
+            batch = 2 if args.static_batch else 3  # another batch size than the traced one, where free
+            diff = fmt.verify(model, path, size, batch)
+            print(f"verified with {fmt.verifier}: max abs difference {diff:.3g} against the PyTorch model (fp32)")
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    return 0
+
