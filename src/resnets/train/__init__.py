@@ -16,7 +16,7 @@ from resnets.train.config import (
 from resnets.train.configio import ConfigError, config_from_mapping, dump_config, load_config
 from resnets.train.engine import NonFiniteLossError, fit
 from resnets.train.evaluate import evaluate
-from resnets.train.run import RunResult, build_model, run
+from resnets.train.runner import RunResult, build_model, run
 from resnets.train.runtime import Runtime, make_runtime
 from resnets.train.schedule import LRSchedule, lr_at, resolve_schedule
 

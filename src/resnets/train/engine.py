@@ -134,8 +134,9 @@ def _eval_and_log(
     if val is not None:
         result = evaluate(state.step_model, val, runtime=runtime)
         record.update({f"val_{k}": v for k, v in result.items() if k != "samples"})
-        if result["acc"] > state.best_val_acc:
-            state.best_val_acc, state.best_step = result["acc"], state.step
+        # Best on validation accuracy; ties (frequent on small validation sets) go to the lower loss.
+        if (result["acc"], -result["loss"]) > (state.best_val_acc, -state.best_val_loss):
+            state.best_val_acc, state.best_val_loss, state.best_step = result["acc"], result["loss"], state.step
             if ckpt_dir is not None:
                 save_checkpoint(ckpt_dir, "best", module=state.model, metadata={**metadata, "step": str(state.step)})
     record["time"] = round(time.perf_counter() - started, 3)

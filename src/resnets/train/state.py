@@ -25,6 +25,7 @@ class TrainState:
     frozen: list[nn.Module] = field(default_factory=list)
     step: int = 0
     best_val_acc: float = -1.0
+    best_val_loss: float = float("inf")
     best_step: int = -1
     last_saved_step: int = -1
     window: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "seen": 0.0, "steps": 0.0})
@@ -49,6 +50,7 @@ class TrainState:
             "epoch": self.epoch,
             "optimizer": self.optimizer.state_dict(),
             "best_val_acc": self.best_val_acc,
+            "best_val_loss": self.best_val_loss,
             "best_step": self.best_step,
             "window": dict(self.window),
             "rng": rng_state(),
@@ -58,6 +60,7 @@ class TrainState:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.best_val_acc = float(state["best_val_acc"])
+        self.best_val_loss = float(state["best_val_loss"])
         self.best_step = int(state["best_step"])
         self.window = {k: float(v) for k, v in state["window"].items()}
         self.last_saved_step = self.step
