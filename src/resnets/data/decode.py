@@ -22,7 +22,7 @@ from resnets.data.paths import user_cache_dir
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def decode_image(path: Path | str, *, size: int | None, in_chans: int = 3) -> np.ndarray | None:
+def decode_image(path: str | Path, *, size: int | None, in_chans: int = 3) -> np.ndarray | None:
     """One file -> (C, size, size) uint8 (native size when ``size`` is None), or None if unreadable."""
     try:
         with Image.open(path) as image:
@@ -38,7 +38,7 @@ def _decode_chunk(paths: Sequence[str], size: int, in_chans: int) -> list[np.nda
     return [decode_image(p, size=size, in_chans=in_chans) for p in paths]
 
 
-def decode_all(paths: Sequence[Path], *, size: int, in_chans: int = 3, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def decode_all(paths: Sequence[str], *, size: int, in_chans: int = 3, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Decode every file to (C, size, size): returns images (N, C, size, size) uint8 and ok (N,) bool."""
     out = np.zeros((len(paths), in_chans, size, size), dtype=np.uint8)
     ok = np.zeros(len(paths), dtype=bool)
@@ -64,22 +64,30 @@ def _fill(results, out: np.ndarray, ok: np.ndarray) -> None:
             i += 1
 
 
-def file_list_key(paths: Sequence[Path], *, size: int, in_chans: int) -> str:
+def file_list_key(
+    paths: Sequence[str], *, size: int, in_chans: int, stamps: Sequence[tuple[int, int]] | None = None
+) -> str:
     """A hash of the file list (path, size, mtime) and the decode settings."""
+    if stamps is None:
+        stamps = [(st.st_size, st.st_mtime_ns) for st in map(os.stat, paths)]
     digest = hashlib.sha256(f"v1|{size}|{in_chans}|".encode())
-    for p in paths:
-        st = os.stat(p)
-        digest.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    digest.update("".join(f"{p}|{n}|{t}\n" for p, (n, t) in zip(paths, stamps)).encode())
     return digest.hexdigest()[:24]
 
 
 def decode_cached(
-    paths: Sequence[Path], *, size: int, in_chans: int = 3, workers: int = 0, use_cache: bool = True
+    paths: Sequence[str],
+    *,
+    size: int,
+    in_chans: int = 3,
+    workers: int = 0,
+    use_cache: bool = True,
+    stamps: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`decode_all`, loading from / saving to ``<user cache>/folder-<hash>.{images,ok}.npy``."""
     if not use_cache:
         return decode_all(paths, size=size, in_chans=in_chans, workers=workers)
-    key = file_list_key(paths, size=size, in_chans=in_chans)
+    key = file_list_key(paths, size=size, in_chans=in_chans, stamps=stamps)
     base = user_cache_dir() / f"folder-{key}"
     images_path, ok_path = base.with_suffix(".images.npy"), base.with_suffix(".ok.npy")
     if images_path.is_file() and ok_path.is_file():

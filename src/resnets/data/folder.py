@@ -17,7 +17,7 @@ from resnets.data.sources.base import ArrayData, FileSplit, FolderData
 from PIL import Image
 
 
-def probe_size(paths: list[Path]) -> tuple[int, int]:
+def probe_size(paths: list[str]) -> tuple[int, int]:
     """(width, height) of the first readable image."""
     for path in paths[:1000]:
         try:
@@ -25,7 +25,7 @@ def probe_size(paths: list[Path]) -> tuple[int, int]:
                 return image.size
         except DECODE_ERRORS:
             continue
-    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {paths[0].parent.parent} can be read")
+    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {Path(paths[0]).parent.parent} can be read")
 
 
 def decode_size(cfg: DataConfig, *, augment: str, native: int) -> int:
@@ -58,7 +58,11 @@ def bundle_from_folder(
 def decode_splits(cfg: DataConfig, splits: dict[str, FileSplit], *, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Decode every split (one cache entry for all of them); warn once listing unreadable files."""
     paths = [p for s in splits.values() for p in s.paths]
-    images, ok = decode_cached(paths, size=size, workers=cfg.workers, use_cache=cfg.decode_cache)
+    stamps = [t for s in splits.values() for t in (s.stamps or [])]
+    images, ok = decode_cached(
+        paths, size=size, workers=cfg.workers, use_cache=cfg.decode_cache,
+        stamps=stamps if len(stamps) == len(paths) else None,
+    )
     bad = [str(p) for p, good in zip(paths, ok) if not good]
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image file(s): {bad}", stacklevel=3)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torchvision.transforms import v2
 
 from resnets.data.augment import cifar_pad, shift_pad
@@ -47,17 +47,18 @@ def _eval_ops(augment: str, size: int) -> list[v2.Transform]:
 
 
 def _finish(ops: list[v2.Transform], mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> Callable:
-    tail: list[v2.Transform] = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    """PIL image -> uint8 tensor -> ``ops`` -> float32 in [0, 1] -> normalised (when mean/std given)."""
+    tail: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
     if mean is not None and std is not None:
         tail.append(v2.Normalize(list(mean), list(std)))
-    return v2.Compose([*ops, *tail])
+    return v2.Compose([v2.ToImage(), *ops, *tail])
 
 
 class FileDataset(Dataset):
     """Items are (index, seed): seed >= 0 seeds the sample's random transform, -1 means none."""
 
     def __init__(self, split: FileSplit, transform: Callable) -> None:
-        self.paths = [str(p) for p in split.paths]
+        self.paths = list(split.paths)
         self.labels = split.labels
         self.transform = transform
         self._reported: set[str] = set()
@@ -79,9 +80,16 @@ class FileDataset(Dataset):
             return None
         if seed < 0:
             return self.transform(image), int(self.labels[index])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        # The transforms draw from the global CPU generator: seed it for this sample (and, in
+        # the main process, put the caller's state back afterwards).
+        rng = torch.default_generator
+        saved = rng.get_state() if get_worker_info() is None else None
+        rng.manual_seed(seed)
+        try:
             return self.transform(image), int(self.labels[index])
+        finally:
+            if saved is not None:
+                rng.set_state(saved)
 
 
 def _collate(batch: list) -> tuple[Tensor, Tensor] | None:

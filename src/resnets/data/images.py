@@ -36,7 +36,7 @@ def resize_center_crop_pil(image: Image.Image, *, size: int, crop_fraction: floa
     if min(w, h) != short:
         scale = short / min(w, h)
         image = image.resize(
-            (max(short, round(w * scale)), max(short, round(h * scale))), Image.Resampling.BILINEAR
+            (max(short, round(w * scale)), max(short, round(h * scale))), Image.BILINEAR
         )
         w, h = image.size
     if (w, h) == (size, size):

@@ -34,10 +34,14 @@ class ArrayData:
 
 @dataclass
 class FileSplit:
-    """Image files of one split and their labels (indices into the class list)."""
+    """Image files of one split and their labels (indices into the class list).
 
-    paths: list[Path]
+    ``stamps`` holds (size in bytes, mtime in ns) per file, taken at scan time (for cache keys).
+    """
+
+    paths: list[str]
     labels: np.ndarray  # (N,) int64
+    stamps: list[tuple[int, int]] | None = None
 
 
 @dataclass

@@ -24,27 +24,36 @@ def _class_dirs(folder: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
 
 
-def _scan_split(folder: Path, classes: list[str], empty: list[Path]) -> FileSplit:
+def _walk(folder: str, out: list[tuple[str, int, int]], empty: list[str]) -> None:
+    """Image files under ``folder`` (recursively, sorted by name) as (path, size, mtime_ns)."""
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_dir():
+            _walk(entry.path, out, empty)
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            st = entry.stat()
+            if st.st_size == 0:
+                empty.append(entry.path)
+            else:
+                out.append((entry.path, st.st_size, st.st_mtime_ns))
+
+
+def _scan_split(folder: Path, classes: list[str], empty: list[str]) -> FileSplit:
     """Every image file under ``folder/<class>/`` (recursively), sorted; zero-byte files go to ``empty``."""
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted(set(_class_dirs(folder)) - set(index))
     if unknown:
         raise ValueError(f"{folder}: class folder(s) {unknown} are not among the training classes {classes}")
-    paths: list[Path] = []
+    paths: list[str] = []
     labels: list[int] = []
+    stamps: list[tuple[int, int]] = []
     for name in _class_dirs(folder):
-        for dirpath, dirnames, filenames in os.walk(folder / name):
-            dirnames.sort()
-            for fname in sorted(filenames):
-                path = Path(dirpath) / fname
-                if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                    continue
-                if path.stat().st_size == 0:
-                    empty.append(path)
-                    continue
-                paths.append(path)
-                labels.append(index[name])
-    return FileSplit(paths=paths, labels=np.asarray(labels, dtype=np.int64))
+        files: list[tuple[str, int, int]] = []
+        _walk(os.path.join(folder, name), files, empty)
+        paths.extend(f[0] for f in files)
+        stamps.extend((f[1], f[2]) for f in files)
+        labels.extend([index[name]] * len(files))
+    return FileSplit(paths=paths, labels=np.asarray(labels, dtype=np.int64), stamps=stamps)
 
 
 def scan_folder(root: Path) -> FolderData:
@@ -61,7 +70,7 @@ def scan_folder(root: Path) -> FolderData:
     classes = _class_dirs(split_dirs["train"])
     if not classes:
         raise DatasetNotFoundError("imagefolder", [split_dirs["train"]], _LAYOUT_HINT)
-    empty: list[Path] = []
+    empty: list[str] = []
     splits = {k: _scan_split(d, classes, empty) for k, d in split_dirs.items()}
     train = splits["train"]
     if not train.paths:
@@ -71,7 +80,7 @@ def scan_folder(root: Path) -> FolderData:
     if no_images:
         warnings.warn(f"image folder {root}: class folder(s) {no_images} hold no training images", stacklevel=3)
     if empty:
-        warnings.warn(f"image folder {root}: skipped {len(empty)} empty file(s): {[str(p) for p in empty]}", stacklevel=3)
+        warnings.warn(f"image folder {root}: skipped {len(empty)} empty file(s): {empty}", stacklevel=3)
     return FolderData(train=train, val=splits.get("val"), test=splits.get("test"), classes=classes, root=root)
 
 
