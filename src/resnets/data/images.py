@@ -47,5 +47,5 @@ def resize_center_crop_pil(image: Image.Image, *, size: int, crop_fraction: floa
 
 def to_chw_uint8(image: Image.Image) -> np.ndarray:
     """PIL "L" or "RGB" image -> (C, H, W) uint8 array."""
-    arr = np.asarray(image, dtype=np.uint8)
+    arr = np.array(image, dtype=np.uint8)  # a writable copy
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
