@@ -122,3 +122,21 @@ def test_dataloader_path_deterministic_and_resumable(tmp_path: Path) -> None:
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     assert not all(torch.equal(a[1], o[1]) for a, o in zip(full, other))
     assert full[0][0].shape[1:] == (3, 12, 12)
+
+
+def test_dataloader_path_skips_corrupt_file(tmp_path: Path) -> None:
+    special = make_folder(tmp_path, per_class=3)
+    cfg = DataConfig(name="imagefolder", root=str(tmp_path), batch_size=4, device_resident="no", val_fraction=0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        b = load_data(cfg)
+        served = sum(x.shape[0] for x, _ in b.val.epoch(0)) + sum(x.shape[0] for x, _ in b.train.epoch(0))
+    paths = b.val.dataset.paths + b.train.dataset.paths
+    assert str(special["corrupt"]) in paths and str(special["empty"]) not in paths
+    expected = b.val.num_samples + len(b.train) * 4 - 1  # the corrupt file is in the sampled files
+    if str(special["corrupt"]) in b.train.dataset.paths:
+        pos = b.train.dataset.paths.index(str(special["corrupt"]))
+        if pos not in b.train.indices(0)[: len(b.train) * 4]:
+            expected += 1  # the corrupt file fell in the dropped tail this epoch
+    assert served == expected
+    assert any(str(special["corrupt"]) in str(w.message) for w in caught)

@@ -5,7 +5,7 @@
 >>> for x, y in bundle.train.epoch(0): ...   # x (N, C, H, W) float32 normalised, y (N,) int64
 """
 
-from resnets.data.bundle import DataBundle, load_data
+from resnets.data.bundle import DataBundle, Loader, load_data
 from resnets.data.config import DataConfig
 from resnets.data.errors import ChecksumError, DatasetNotFoundError
 from resnets.data.sources import list_datasets
@@ -16,6 +16,7 @@ __all__ = [
     "DataBundle",
     "DataConfig",
     "DatasetNotFoundError",
+    "Loader",
     "list_datasets",
     "load_data",
     "preprocess",

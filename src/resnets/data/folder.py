@@ -1,4 +1,9 @@
-"""Image folders -> a bundle: decoded once into memory when that fits, else a worker DataLoader."""
+"""Image folders -> a bundle: decoded once into memory when that fits, else a worker DataLoader.
+
+In memory, every image is decoded to one square size (the native size of the first image, or
+``image_size``; for ImageNet-style training ``image_size / 0.875``) by resizing the shorter side
+and taking the centre square: random crops then work on that square, not on the full frame.
+"""
 
 from __future__ import annotations
 
