@@ -115,7 +115,11 @@ class _Unit(nn.Module):
         return getattr(self, self.last_layer_name)
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.last_layer().weight)
+        """Zero the branch's last layer (BN scale and shift, or conv): the unit becomes the identity."""
+        last = self.last_layer()
+        nn.init.zeros_(last.weight)
+        if getattr(last, "bias", None) is not None:
+            nn.init.zeros_(last.bias)
 
     def _add(self, branch: Tensor, identity: Tensor) -> Tensor:
         branch = self.drop_path(branch)
