@@ -1,0 +1,102 @@
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from resnets import create_model
+from resnets.cli import main
+from resnets.models import save_safetensors
+from resnets.train.checkpoint import json_meta, save_checkpoint
+from resnets.train.config import ModelConfig
+from resnets.train.model import options_json
+
+from deploy_helpers import calibrate
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def trained_checkpoint(tmp_path):
+    """A checkpoint written by the train engine's writer: a 1-channel, 3-class resnet20 (option B)."""
+    cfg = ModelConfig(name="resnet20", shortcut="B")
+    model = calibrate(create_model("resnet20", num_classes=3, in_chans=1, shortcut="B"), 16)
+    meta = json_meta(model="resnet20", model_options=options_json(cfg), num_classes=3, in_chans=1,
+                     classes=["a", "b", "c"], mean=[0.5], std=[0.25], image_size=16, crop_fraction=1.0)
+    save_checkpoint(tmp_path / "run", "best", module=model, metadata={**meta, "step": "7"})
+    return tmp_path / "run", model
+
+
+def _difference(out: str) -> float:
+    match = re.search(r"max abs difference ([0-9.e+-]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def test_export_onnx_from_a_train_checkpoint(trained_checkpoint, tmp_path, capsys) -> None:
+    run_dir, model = trained_checkpoint
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out), "--verify"]) == 0
+    printed = capsys.readouterr().out
+    assert "(N, 1, 16, 16)" in printed  # size and channels from the checkpoint's metadata
+    assert _difference(printed) <= 1e-4
+    from resnets.deploy import run_onnx
+
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        expected = model(x).numpy()  # the trained weights, not a fresh model's
+    assert np.abs(run_onnx(out, x) - expected).max() <= 1e-4
+
+
+def test_default_output_sits_next_to_the_checkpoint(trained_checkpoint) -> None:
+    run_dir, _ = trained_checkpoint
+    assert main(["export", str(run_dir), "--format", "torchscript"]) == 0
+    assert (run_dir / "best.pt").is_file()
+
+
+def test_export_torchscript_from_a_model_name_and_weights(tmp_path, capsys) -> None:
+    model = calibrate(create_model("resnet20", num_classes=7), 16)
+    weights = tmp_path / "w.safetensors"
+    save_safetensors(model.state_dict(), weights)
+    out = tmp_path / "m.pt"
+    rc = main(["export", "--model", "resnet20", "--weights", str(weights), "--format", "torchscript",
+               "--out", str(out), "--input-size", "16", "--verify"])
+    assert rc == 0
+    assert _difference(capsys.readouterr().out) <= 1e-5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(str(out))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=1e-5, rtol=1e-5)  # (2, 7): classes from the file
+
+
+def test_bad_format_is_a_clear_error(trained_checkpoint, capsys) -> None:
+    run_dir, _ = trained_checkpoint
+    assert main(["export", str(run_dir), "--format", "tflite"]) == 2
+    err = capsys.readouterr().err
+    assert "tflite" in err and "onnx, torchscript" in err
+
+
+def test_bare_weights_as_checkpoint_point_to_model_flag(tmp_path, capsys) -> None:
+    path = tmp_path / "w.safetensors"
+    save_safetensors(create_model("resnet20").state_dict(), path)
+    assert main(["export", str(path), "--format", "onnx"]) == 2
+    assert "--model NAME --weights FILE" in capsys.readouterr().err
+
+
+def test_nothing_to_export_is_a_clear_error(capsys) -> None:
+    assert main(["export", "--format", "onnx"]) == 2
+    assert "CHECKPOINT" in capsys.readouterr().err
+
+
+def test_missing_onnxruntime_names_the_extra(trained_checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    import sys
+
+    run_dir, _ = trained_checkpoint
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    rc = main(["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--verify"])
+    assert rc == 2
+    assert "pip install resnets[onnx]" in capsys.readouterr().err
