@@ -34,3 +34,16 @@ def test_resume_true_finds_the_newest_run_of_that_name(tmp_path):
     assert again.run_dir == first.run_dir and again.first_step == 2 and again.step == 4
     steps = [r["step"] for r in map(__import__("json").loads, (first.run_dir / "metrics.jsonl").read_text().splitlines())]
     assert steps == sorted(set(steps))  # records past the checkpoint were not duplicated
+
+
+def test_resume_from_the_command_line_uses_the_run_dirs_config(tmp_path, capsys):
+    from resnets.cli import main
+
+    first = run(config_from_mapping(tiny_recipe(tmp_path, train={"iterations": 4})), device="cpu",
+                quiet=True, stop_after=3)
+    assert main(["train", "--resume", str(first.run_dir), "--quiet", "--device", "cpu"]) == 0
+    assert "4 steps" in capsys.readouterr().out
+    from resnets.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(first.run_dir / "last.safetensors").step == 4
+    assert (first.run_dir / "final.json").is_file()
