@@ -81,3 +81,18 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_train_checkpoint(run_dir: Path) -> tuple[Path, nn.Module]:
+    """A checkpoint written by the train engine's writer: a 1-channel, 3-class resnet20 (option B), 16 px."""
+    from resnets.train.checkpoint import json_meta, save_checkpoint
+    from resnets.train.config import ModelConfig
+    from resnets.train.model import options_json
+
+    torch.manual_seed(0)
+    model = calibrate(create_model("resnet20", num_classes=3, in_chans=1, shortcut="B"), 16)
+    meta = json_meta(model="resnet20", model_options=options_json(ModelConfig(name="resnet20", shortcut="B")),
+                     num_classes=3, in_chans=1, classes=["a", "b", "c"], mean=[0.5], std=[0.25], image_size=16,
+                     crop_fraction=1.0)
+    save_checkpoint(run_dir, "best", module=model, metadata={**meta, "step": "7"})
+    return run_dir, model

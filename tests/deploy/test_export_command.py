@@ -8,11 +8,8 @@ import torch
 from resnets import create_model
 from resnets.cli import main
 from resnets.models import save_safetensors
-from resnets.train.checkpoint import json_meta, save_checkpoint
-from resnets.train.config import ModelConfig
-from resnets.train.model import options_json
 
-from deploy_helpers import calibrate
+from deploy_helpers import calibrate, write_train_checkpoint
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -20,13 +17,7 @@ pytest.importorskip("onnxruntime")
 
 @pytest.fixture
 def trained_checkpoint(tmp_path):
-    """A checkpoint written by the train engine's writer: a 1-channel, 3-class resnet20 (option B)."""
-    cfg = ModelConfig(name="resnet20", shortcut="B")
-    model = calibrate(create_model("resnet20", num_classes=3, in_chans=1, shortcut="B"), 16)
-    meta = json_meta(model="resnet20", model_options=options_json(cfg), num_classes=3, in_chans=1,
-                     classes=["a", "b", "c"], mean=[0.5], std=[0.25], image_size=16, crop_fraction=1.0)
-    save_checkpoint(tmp_path / "run", "best", module=model, metadata={**meta, "step": "7"})
-    return tmp_path / "run", model
+    return write_train_checkpoint(tmp_path / "run")
 
 
 def _difference(out: str) -> float:

@@ -118,11 +118,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from resnets.deploy import inference_model
     from resnets.train.predict import load_predictor, predict
 
     if args.topk < 1:
         raise CLIError("--topk must be >= 1")
     predictor = load_predictor(args.checkpoint, device=args.device)
+    predictor.model = inference_model(predictor.model, device=predictor.device)  # BN folded; bf16 on CUDA
     predictions = predict(predictor, args.images, topk=args.topk)
     if args.json:
         print(json.dumps([{"image": p.path, "topk": [{"label": l, "prob": v} for l, v in p.topk]} for p in predictions]))

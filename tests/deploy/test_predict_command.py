@@ -1,0 +1,38 @@
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+
+from resnets.cli import main
+from resnets.data import preprocess
+
+from deploy_helpers import write_train_checkpoint
+
+
+def test_predict_command_runs_the_folded_model(tmp_path, capsys, monkeypatch) -> None:
+    """`resnets predict` goes through inference_model: same probabilities as the eval model."""
+    import resnets.deploy
+
+    built = []
+    real = resnets.deploy.inference_model
+    monkeypatch.setattr(resnets.deploy, "inference_model", lambda m, **kw: built.append(real(m, **kw)) or built[-1])
+    run_dir, model = write_train_checkpoint(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8), mode="L").save(path)
+        paths.append(str(path))
+    assert main(["predict", *paths, "--checkpoint", str(run_dir), "--topk", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(built) == 1 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in built[0].modules())
+    x = torch.stack([preprocess(Image.open(p), image_size=16, in_chans=1, mean=(0.5,), std=(0.25,),
+                                crop_fraction=1.0) for p in paths])  # (3, 1, 16, 16)
+    with torch.no_grad():
+        probs = model.eval()(x).softmax(1)
+    classes = ["a", "b", "c"]
+    for row, p in zip(result, probs):
+        got = {t["label"]: t["prob"] for t in row["topk"]}
+        assert got == {c: got[c] for c in classes}
+        np.testing.assert_allclose([got[c] for c in classes], p.numpy(), atol=1e-5)
