@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -26,6 +27,9 @@ from resnets.train.runlog import RunLog
 from resnets.train.runtime import Runtime
 from resnets.train.schedule import lr_at
 from resnets.train.state import TrainState
+
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (x, y) -> (loss, correct)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -167,8 +171,17 @@ def fit(
     metadata: dict[str, str],
     quiet: bool = False,
     stop_after: int | None = None,
+    step_fn: StepFn | None = None,
 ) -> FitOutput:
-    """Train from ``state.step`` to the schedule's end (or ``stop_after``), evaluating and saving."""
+    """Train from ``state.step`` to the schedule's end (or ``stop_after``), evaluating and saving.
+
+    ``step_fn(x, y) -> (loss, correct)`` replaces the eager :func:`train_step` (e.g. a step
+    captured as a CUDA graph); it must read the learning rate that ``set_lr`` writes.
+    """
+    if step_fn is None:
+        def step_fn(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=grad_clip)
+
     out = FitOutput(first_step=state.step)
     ckpt_dir = log.dir if log is not None else None
     started = time.perf_counter()
@@ -181,7 +194,7 @@ def fit(
         epoch, start = divmod(state.step, state.steps_per_epoch)
         for x, y in train.epoch(epoch, start=start):
             set_lr(state.optimizer, lr_at(state.step, state.schedule))
-            loss, correct = train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=grad_clip)
+            loss, correct = step_fn(x, y)
             pending.losses.append(loss)
             pending.correct.append(correct)
             pending.seen += int(y.shape[0])
