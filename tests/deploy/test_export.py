@@ -102,3 +102,17 @@ def test_missing_onnx_names_the_extra(monkeypatch, tmp_path) -> None:
 def test_bad_input_size_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="input_size"):
         export_onnx(create_model("resnet20"), tmp_path / "m.onnx", input_size=(3, 16, 16, 1))
+    with pytest.raises(ValueError, match="at least 32x32"):
+        export_torchscript(create_model("resnet18"), tmp_path / "m.pt", input_size=(3, 16, 16))
+
+
+@pytest.mark.slow
+def test_resnet50_onnx_matches_pytorch(tmp_path) -> None:
+    """The real bottleneck network (53 convs), 32x32 input, dynamic batch."""
+    torch.manual_seed(0)
+    model = create_model("resnet50", num_classes=10).eval()
+    path = export_onnx(model, tmp_path / "r50.onnx", input_size=(3, 32, 32))
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert np.abs(run_onnx(path, x) - expected).max() <= 1e-4

@@ -48,6 +48,11 @@ def example_input(model: nn.Module, input_size: Sequence[int], *, batch: int = 2
         size = (int(getattr(model, "in_chans", 3)),) + size
     if len(size) != 3 or min(size) < 1:
         raise ValueError(f"input_size must be (C, H, W) or (H, W) with positive sizes, got {tuple(input_size)}")
+    smallest = int(getattr(model, "min_input_size", 1))
+    if min(size[1:]) < smallest:
+        raise ValueError(
+            f"input_size {size[1]}x{size[2]} is too small for this network; use at least {smallest}x{smallest}"
+        )
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
