@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.models",
     "resnets.commands.train",
     "resnets.commands.deploy",
+    "resnets.commands.bench",
+    "resnets.commands.studies",
 )
 
 

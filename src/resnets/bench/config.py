@@ -1,0 +1,100 @@
+"""What one benchmark measures: a typed, validated configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+WORKLOADS: tuple[str, ...] = ("train", "infer")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+COMPILE: tuple[str, ...] = ("off", "both", "ours")
+SWITCH: tuple[str, ...] = ("auto", "on", "off")
+DATA: tuple[str, ...] = ("digits", "synthetic", "imagefolder")
+AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+# channels_last on the CPU: measured on this project's CPU runs (benchmarks/RESULTS.md), where
+# NCHW was faster for training in fp32; on CUDA channels_last is the default.
+CPU_CHANNELS_LAST = False
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark: our ``model`` against its twin (see :mod:`resnets.bench.twins`).
+
+    ``batch`` images of ``image_size`` pixels (None: the model's native size). Each
+    workload is timed ``reps`` times per side, alternating ours/theirs, after ``warmup``
+    untimed steps per side; a repetition runs ``steps`` steps. ``compile``: "both" compiles
+    ours and theirs, "ours" only ours. ``graphs``: CUDA graphs for our steps ("auto": on
+    CUDA). ``fold``: our inference folds BN into the convolutions. ``data``: time the
+    engine's loader + step on that dataset instead of a fixed synthetic batch.
+    """
+
+    model: str = "resnet20"
+    device: str = "auto"
+    batch: int = 32
+    image_size: int | None = None
+    workloads: tuple[str, ...] = WORKLOADS
+    precision: str = "auto"
+    channels_last: str = "auto"
+    compile: str = "off"
+    graphs: str = "auto"
+    fold: bool = True
+    warmup: int = 3
+    reps: int = 5
+    steps: int = 10
+    memory: bool = True
+    data: str | None = None
+    data_root: str | None = None
+    threads: int | None = None
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workloads = tuple(self.workloads)
+        bad = [w for w in self.workloads if w not in WORKLOADS]
+        _check(not bad and bool(self.workloads), f"workloads={list(self.workloads)}: each must be one of {WORKLOADS}")
+        _check(self.precision in PRECISIONS, f"precision={self.precision!r} is not one of {PRECISIONS}")
+        _check(self.channels_last in SWITCH, f"channels_last={self.channels_last!r} is not one of {SWITCH}")
+        _check(self.graphs in SWITCH, f"graphs={self.graphs!r} is not one of {SWITCH}")
+        _check(self.compile in COMPILE, f"compile={self.compile!r} is not one of {COMPILE}")
+        _check(self.batch >= 1, f"batch={self.batch} must be >= 1")
+        _check(self.image_size is None or self.image_size >= 8, f"image_size={self.image_size} must be >= 8")
+        _check(self.warmup >= 1, f"warmup={self.warmup} must be >= 1 (the first steps allocate and tune)")
+        _check(self.reps >= 1 and self.steps >= 1, f"reps={self.reps} and steps={self.steps} must be >= 1")
+        _check(self.data is None or self.data in DATA, f"data={self.data!r} is not one of {DATA}")
+        _check(self.data != "imagefolder" or bool(self.data_root),
+               "data='imagefolder' needs the folder: pass data_root (--data imagefolder PATH)")
+        _check(self.threads is None or self.threads >= 1, f"threads={self.threads} must be >= 1")
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        dev = torch.device(self.device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available here; use --device cpu")
+        return dev
+
+    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
+        """bf16 autocast on CUDA, fp32 on the CPU, unless ``precision`` says otherwise."""
+        if self.precision == "auto":
+            return torch.bfloat16 if device.type == "cuda" else None
+        return AUTOCAST[self.precision]
+
+    def use_channels_last(self, device: torch.device) -> bool:
+        if self.channels_last == "auto":
+            return device.type == "cuda" or CPU_CHANNELS_LAST
+        return self.channels_last == "on"
+
+    def use_graphs(self, device: torch.device) -> bool:
+        if self.graphs == "on" and device.type != "cuda":
+            raise ValueError("graphs='on' needs a CUDA device (CUDA graphs); use graphs='auto' or 'off' on the CPU")
+        return device.type == "cuda" if self.graphs == "auto" else self.graphs == "on"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(f"BenchConfig: {message}")
+
+
+__all__ = ["BenchConfig", "COMPILE", "CPU_CHANNELS_LAST", "DATA", "PRECISIONS", "SWITCH", "WORKLOADS"]

@@ -1,0 +1,64 @@
+"""The benchmark's result as text for people and as JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+WORKLOAD_TITLES: dict[str, str] = {"train": "training", "infer": "inference"}
+
+
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:,.0f} MiB"
+
+
+def format_text(result: dict[str, Any]) -> str:
+    """Every figure with its ratio, the device, the versions and what exactly ran."""
+    env, cfg, res = result["env"], result["config"], result["resolved"]
+    lines = [
+        f"resnets bench: {cfg['model']}, batch {cfg['batch']}, {result['image_size']}px, {res['precision']}, "
+        f"channels_last={res['channels_last']}, compile={res['compile']}, cuda_graphs={res['cuda_graphs']}",
+        f"device: {env['device_name']} [{env['device']}]",
+        f"torch {env['torch']}, torchvision {env['torchvision']}, resnets {env['resnets']}, python {env['python']}"
+        + (f", CUDA {env['cuda']}" if "cuda" in env else ""),
+        f"load average: {env.get('load_average')} at start, {env.get('load_average_end')} at end; {env['date']}",
+        f"batches: {result['batches']}",
+        f"twin: {result['reference']}",
+        f"timing: median of {cfg['reps']} alternating repetitions of {cfg['steps']} steps after {cfg['warmup']} "
+        "warm-up steps per side",
+    ]
+    for workload, r in result["results"].items():
+        lines.append(f"{WORKLOAD_TITLES.get(workload, workload)}:")
+        for side in ("ours", "theirs"):
+            s = r[side]
+            lines.append(
+                f"  {side:<6} {s['img_per_s']:>10,.1f} img/s  (min {s['min']:,.1f}, max {s['max']:,.1f}, "
+                f"spread {100 * s['spread']:.0f}%)  peak memory {_mib(s['peak_memory_bytes'])}"
+            )
+            lines.append(f"         {s['description']}")
+        lines.append(f"  ratio ours/theirs: {r['ratio']:.3f}")
+    for note in result.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def save_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as indented JSON (parent folders created)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no benchmark result at {p}; write one with `resnets bench --json {p}`")
+    data = json.loads(p.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "results" not in data:
+        raise ValueError(f"{p} is not a `resnets bench` result (no 'results' key)")
+    return data
+
+
+__all__ = ["format_text", "load_json", "save_json"]

@@ -1,0 +1,137 @@
+"""``run_bench``: one configuration, both workloads, ours against the twin -> a result dict.
+
+The dict is plain JSON (see :mod:`resnets.bench.report`)::
+
+    {"schema": 1, "config": {...}, "resolved": {...}, "env": {...}, "reference": "...",
+     "batches": "...", "results": {"train": {"ours": {...}, "theirs": {...}, "ratio": 1.02}, ...},
+     "notes": [...]}
+
+Each side holds ``img_per_s`` (the median over repetitions), ``samples`` (every
+repetition), ``min``/``max``/``spread``, ``peak_memory_bytes`` (None where not measured) and
+``description`` (exactly what ran). ``ratio`` is ours / theirs of the medians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import Any
+
+import torch
+
+from resnets.bench.config import BenchConfig
+from resnets.bench.env import environment, load_average
+from resnets.bench.memory import NOT_MEASURED_CPU, peak_bytes
+from resnets.bench.sources import Batches, loader_batches, synthetic_batches
+from resnets.bench.timing import alternate, summarize
+from resnets.bench.twins import get_twin
+from resnets.bench.workloads import Setup, Side, build_sides
+from resnets.models import create_model
+
+SCHEMA = 1
+
+
+def _native_size(name: str) -> int:
+    with torch.device("meta"):
+        return int(create_model(name).default_input_size[1])
+
+
+def _batches(cfg: BenchConfig, device: torch.device) -> Batches:
+    native = _native_size(cfg.model)
+    if cfg.data is not None:
+        return loader_batches(cfg, device=device, native_size=native)
+    with torch.device("meta"):
+        classes = int(create_model(cfg.model).num_classes)
+    return synthetic_batches(cfg, device=device, num_classes=classes, in_chans=3, image_size=cfg.image_size or native)
+
+
+def _memory(side: Side, device: torch.device, notes: list[str]) -> int | None:
+    """Peak memory of one step (median of 3 on the CPU, where it is noisier)."""
+    repeats = 1 if device.type == "cuda" else 3
+    values = [peak_bytes(side.step, device) for _ in range(repeats)]
+    if any(v is None for v in values):
+        if NOT_MEASURED_CPU not in notes:
+            notes.append(NOT_MEASURED_CPU)
+        return None
+    return int(statistics.median(v for v in values if v is not None))
+
+
+def _measure(cfg: BenchConfig, sides: list[Side], device: torch.device, notes: list[str]) -> dict[str, Any]:
+    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=device)
+    out: dict[str, Any] = {}
+    for side in sides:
+        summary = summarize(rates[side.name])
+        out[side.name] = {
+            "img_per_s": summary["median"],
+            "samples": rates[side.name],
+            "min": summary["min"],
+            "max": summary["max"],
+            "spread": summary["spread"],
+            "peak_memory_bytes": _memory(side, device, notes) if cfg.memory else None,
+            "description": side.description,
+        }
+    out["ratio"] = out["ours"]["img_per_s"] / out["theirs"]["img_per_s"]
+    return out
+
+
+def resolve(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
+    """The choices ``auto`` left open, as they were made on this device."""
+    dtype = cfg.autocast_dtype(device)
+    return {
+        "device": str(device),
+        "precision": "bf16 autocast" if dtype is torch.bfloat16 else "fp32",
+        "channels_last": cfg.use_channels_last(device),
+        "cuda_graphs": cfg.use_graphs(device),
+        "compile": cfg.compile,
+        "fold_bn": cfg.fold,
+    }
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Measure ``cfg`` and return the result dict (nothing printed, nothing written)."""
+    device = cfg.resolved_device()
+    threads_before = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, device)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    twin = get_twin(cfg.model)
+    resolved = resolve(cfg, device)
+    env = environment(device)
+    notes = list(cfg.notes)
+    batches = _batches(cfg, device)
+    setup = Setup(
+        cfg=cfg, device=device, autocast_dtype=cfg.autocast_dtype(device), channels_last=resolved["channels_last"],
+        graphs=resolved["cuda_graphs"], train_batches=batches.train, infer_batches=batches.infer,
+        num_classes=batches.num_classes, in_chans=batches.in_chans,
+    )
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    results: dict[str, Any] = {}
+    for workload in cfg.workloads:
+        sides = build_sides(setup, twin, workload)
+        results[workload] = _measure(cfg, sides, device, notes)
+        del sides
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    env["load_average_end"] = load_average()
+    return {
+        "schema": SCHEMA,
+        "config": {**dataclasses.asdict(cfg), "workloads": list(cfg.workloads)},  # JSON-native
+        "resolved": resolved,
+        "env": env,
+        "reference": twin.description,
+        "batches": batches.description,
+        "image_size": batches.image_size,
+        "results": results,
+        "notes": notes,
+    }
+
+
+__all__ = ["SCHEMA", "resolve", "run_bench"]

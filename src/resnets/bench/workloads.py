@@ -1,0 +1,180 @@
+"""The two sides of a comparison, as step functions: ours (our model on our fast paths) and
+theirs (the twin in the plain loop everyone writes). Same batch, precision and memory format."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from resnets.bench.config import BenchConfig
+from resnets.bench.graphed_infer import GraphedForward
+from resnets.bench.sources import BatchFn
+from resnets.bench.twins import Twin
+from resnets.deploy import inference_model
+from resnets.models import create_model
+from resnets.train.config import OptimConfig, ScheduleConfig
+from resnets.train.engine import train_step
+from resnets.train.fast import GraphedTrainStep
+from resnets.train.optim import build_optimizer, set_lr
+from resnets.train.runtime import Runtime
+from resnets.train.schedule import lr_at, resolve_schedule
+from resnets.train.state import TrainState
+
+LR = 0.01  # small enough that random batches never overflow; speed does not depend on it
+
+
+@dataclass
+class Side:
+    name: str  # "ours" or "theirs"
+    description: str
+    step: Callable[[], None]
+
+
+@dataclass
+class Setup:
+    """What both sides share: device, precision, layout, batches, model sizes."""
+
+    cfg: BenchConfig
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    channels_last: bool
+    graphs: bool
+    train_batches: BatchFn
+    infer_batches: BatchFn
+    num_classes: int
+    in_chans: int
+
+    def compile_ours(self) -> bool:
+        return self.cfg.compile in ("both", "ours")
+
+    def compile_theirs(self) -> bool:
+        return self.cfg.compile == "both"
+
+    def place(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def prepare(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
+    """Our model and its twin, untrained; the twin gets our weights where the keys match."""
+    ours = create_model(s.cfg.model, num_classes=s.num_classes, in_chans=s.in_chans)
+    theirs = twin.build(s.num_classes, s.in_chans)
+    if twin.same_keys:
+        theirs.load_state_dict(ours.state_dict(), strict=True)
+    return s.place(ours), s.place(theirs)
+
+
+def _mode(s: Setup, *, ours: bool) -> str:
+    parts = [str(s.autocast_dtype).replace("torch.", "") if s.autocast_dtype else "fp32",
+             "channels_last" if s.channels_last else "NCHW"]
+    if (s.compile_ours() if ours else s.compile_theirs()):
+        parts.append("torch.compile")
+    return ", ".join(parts)
+
+
+# -- training -----------------------------------------------------------------------------------
+def our_train_side(s: Setup, model: nn.Module) -> Side:
+    """Our model in the engine's step: ``set_lr`` + ``train_step`` (or the graphed step on CUDA)."""
+    optimizer = build_optimizer(model, OptimConfig(lr=LR), device=s.device)  # fused SGD on CUDA
+    step_model = torch.compile(model) if s.compile_ours() else model
+    loss_fn = nn.CrossEntropyLoss()
+    schedule = resolve_schedule(ScheduleConfig(name="constant"), base_lr=LR, steps_per_epoch=1, total_steps=10**9)
+    state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule, steps_per_epoch=1)
+    state.set_train_mode()
+    runtime = Runtime(device=s.device, autocast_dtype=s.autocast_dtype, channels_last=s.channels_last)
+    graphed = None
+    if s.graphs:
+        graphed = GraphedTrainStep(step_model, optimizer, loss_fn, s.train_batches(),
+                                   autocast_dtype=s.autocast_dtype, channels_last=s.channels_last)
+
+    def step() -> None:
+        x, y = s.train_batches()
+        set_lr(optimizer, lr_at(state.step, schedule))
+        if graphed is not None:
+            graphed(x, y)
+        else:
+            train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=None)
+        state.step += 1
+
+    how = "the engine's step captured as a CUDA graph" if graphed else "the engine's train_step"
+    return Side("ours", f"resnets {s.cfg.model} in {how} (set_lr, {type(optimizer).__name__} "
+                        f"{'fused' if optimizer.defaults.get('fused') else 'default impl'}; {_mode(s, ours=True)})", step)
+
+
+def their_train_side(s: Setup, model: nn.Module, description: str) -> Side:
+    """The twin in a plain loop: torch's default SGD, autocast, zero_grad / backward / step."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
+    step_model = torch.compile(model) if s.compile_theirs() else model
+    step_model.train()
+
+    def step() -> None:
+        x, y = s.train_batches()
+        x = s.prepare(x)
+        optimizer.zero_grad(set_to_none=True)
+        with s.autocast():
+            loss = F.cross_entropy(step_model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return Side("theirs", f"{description} in a plain training loop (SGD defaults; {_mode(s, ours=False)})", step)
+
+
+# -- inference ------------------------------------------------------------------------------------
+def our_infer_side(s: Setup, model: nn.Module) -> Side:
+    """``resnets.deploy.inference_model``: BN folded, no grad, optionally compiled and graphed."""
+    if s.autocast_dtype is not None and s.device.type != "cuda":
+        raise ValueError("bf16 inference is benchmarked on CUDA only; use --precision fp32 (or auto) on the CPU")
+    net = inference_model(model, device=s.device, fold=s.cfg.fold, compile=s.compile_ours(),
+                          channels_last=s.channels_last, bf16=s.autocast_dtype is not None)
+    run: Callable[[Tensor], Tensor] = net
+    if s.graphs:
+        run = GraphedForward(net, s.infer_batches()[0])
+
+    def step() -> None:
+        run(s.infer_batches()[0])
+
+    extras = ("BN folded, " if s.cfg.fold else "") + ("CUDA graph, " if s.graphs else "")
+    return Side("ours", f"resnets.deploy.inference_model({s.cfg.model}) ({extras}{_mode(s, ours=True)})", step)
+
+
+def their_infer_side(s: Setup, model: nn.Module, description: str) -> Side:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    step_model = torch.compile(model) if s.compile_theirs() else model
+
+    def step() -> None:
+        x = s.prepare(s.infer_batches()[0])
+        with torch.no_grad(), s.autocast():
+            step_model(x).float()
+
+    return Side("theirs", f"{description} in eval mode under no_grad ({_mode(s, ours=False)})", step)
+
+
+WORKLOAD_SIDES: dict[str, tuple[Callable[[Setup, nn.Module], Side], Callable[[Setup, nn.Module, str], Side]]] = {
+    "train": (our_train_side, their_train_side),
+    "infer": (our_infer_side, their_infer_side),
+}
+
+
+def build_sides(s: Setup, twin: Twin, workload: str) -> list[Side]:
+    """[ours, theirs] for ``workload`` ("train" or "infer"), each with fresh models."""
+    ours_fn, theirs_fn = WORKLOAD_SIDES[workload]
+    ours, theirs = build_pair(s, twin)
+    return [ours_fn(s, ours), theirs_fn(s, theirs, twin.label)]
+
+
+__all__ = ["Setup", "Side", "WORKLOAD_SIDES", "build_pair", "build_sides"]

@@ -1,0 +1,106 @@
+"""run_bench on the CPU: positive throughputs, ratio = ours / theirs, JSON round trip, CLI."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from resnets.bench import BenchConfig, format_text, load_json, run_bench, save_json
+from resnets.bench.memory import NOT_MEASURED_CPU
+from resnets.cli import main
+
+TINY = dict(model="resnet20", device="cpu", batch=4, warmup=1, reps=2, steps=1, threads=1)
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    return run_bench(BenchConfig(**TINY))
+
+
+def test_both_workloads_have_positive_throughputs(result: dict) -> None:
+    assert set(result["results"]) == {"train", "infer"}
+    for workload in result["results"].values():
+        for side in ("ours", "theirs"):
+            s = workload[side]
+            assert len(s["samples"]) == 2
+            assert all(v > 0 for v in s["samples"])
+            assert s["img_per_s"] == pytest.approx(statistics.median(s["samples"]))
+            assert s["min"] <= s["img_per_s"] <= s["max"]
+
+
+def test_ratio_is_ours_over_theirs(result: dict) -> None:
+    for workload in result["results"].values():
+        assert workload["ratio"] == pytest.approx(workload["ours"]["img_per_s"] / workload["theirs"]["img_per_s"])
+
+
+def test_memory_is_measured_or_explained(result: dict) -> None:
+    values = [w[side]["peak_memory_bytes"] for w in result["results"].values() for side in ("ours", "theirs")]
+    if any(v is None for v in values):
+        assert NOT_MEASURED_CPU in result["notes"]
+    else:
+        assert all(isinstance(v, int) and v >= 0 for v in values)
+
+
+def test_result_states_device_versions_and_twin(result: dict) -> None:
+    import torch
+    import torchvision
+
+    env = result["env"]
+    assert env["torch"] == torch.__version__ and env["torchvision"] == torchvision.__version__
+    assert result["resolved"]["device"] == "cpu"
+    assert result["resolved"]["cuda_graphs"] is False
+    assert "ReferenceCifarResNet(depth=20)" in result["reference"]
+    text = format_text(result)
+    assert "ratio ours/theirs" in text and env["cpu_model"] in text
+
+
+def test_json_round_trip(result: dict, tmp_path) -> None:
+    path = save_json(result, tmp_path / "out" / "bench.json")
+    assert load_json(path) == result
+    assert format_text(load_json(path)) == format_text(result)
+
+
+def test_load_json_rejects_other_files(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="resnets bench --json"):
+        load_json(tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text(json.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="not a `resnets bench` result"):
+        load_json(tmp_path / "other.json")
+
+
+def test_engine_data_path_on_digits() -> None:
+    out = run_bench(BenchConfig(**{**TINY, "batch": 8}, data="digits", workloads=("train",), memory=False))
+    assert set(out["results"]) == {"train"}
+    assert "engine's loader for digits" in out["batches"]
+    assert out["image_size"] == 8
+    assert out["results"]["train"]["ours"]["img_per_s"] > 0
+
+
+def test_cli_writes_json(tmp_path, capsys) -> None:
+    path = tmp_path / "r.json"
+    rc = main(["bench", "--model", "resnet20", "--device", "cpu", "--batch", "2", "--warmup", "1", "--reps", "1",
+               "--steps", "1", "--threads", "1", "--workloads", "infer", "--no-memory", "--json", str(path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "ratio ours/theirs" in out and str(path) in out
+    data = load_json(path)
+    assert list(data["results"]) == ["infer"]
+    assert data["results"]["infer"]["ours"]["peak_memory_bytes"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "resnet1001"], "no reference network"),
+        (["--workloads", "train,predict"], "workloads"),
+        (["--data", "imagefolder"], "imagefolder"),
+        (["--graphs", "on", "--device", "cpu"], "CUDA"),
+        (["--batch", "0"], "batch"),
+    ],
+)
+def test_cli_errors_name_the_problem(argv: list[str], message: str, capsys) -> None:
+    assert main(["bench", "--device", "cpu", "--reps", "1", "--steps", "1", "--warmup", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "resnets bench: error:" in err
