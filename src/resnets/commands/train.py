@@ -65,11 +65,13 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from resnets.train import NonFiniteLossError, run
+    from resnets.train.runlock import RunDirBusyError
+    from resnets.train.storage import StorageError
 
     cfg = _config_for(args)
     try:
         result = run(cfg, device=args.device, quiet=args.quiet)
-    except NonFiniteLossError as exc:
+    except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:
         raise CLIError(str(exc)) from None
     parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
     if result.best_val_acc is not None:

@@ -10,7 +10,10 @@ A checkpoint ``<dir>/<tag>`` is two files:
 
 Both are first written in full to temporary files in the same directory (fsync'ed), then
 moved into place with ``os.replace``: an error while writing leaves the previous checkpoint
-as it was. Both carry the step, and :func:`load_checkpoint` refuses a mismatched pair.
+as it was. Both carry the step, and :func:`load_checkpoint` refuses a mismatched pair, except
+when a process was killed between the two moves: then the other half, staged in full, is still
+next to them and the move is completed (rolled forward). A file that cannot be read (truncated,
+not a checkpoint, a pickle that needs code) is refused with a ``ValueError`` that names it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import random
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +32,8 @@ import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
+
+from resnets.train.storage import storage_error
 
 FORMAT = "resnets-checkpoint/1"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -133,13 +139,61 @@ def save_checkpoint(
     payloads = {f"{tag}{WEIGHTS_SUFFIX}": weights_bytes(module, meta)}
     if state is not None:
         payloads[f"{tag}{STATE_SUFFIX}"] = state_bytes(state)
-    write_files_atomically(directory, payloads)
+    for name in payloads:  # staged files left by a killed writer (the run directory is locked: ours)
+        for orphan in directory.glob(f".{name}.*.tmp"):
+            orphan.unlink(missing_ok=True)
+    try:
+        write_files_atomically(directory, payloads)
+    except OSError as exc:
+        raise storage_error(exc, what=f"checkpoint {tag!r}", directory=directory) from exc
     return directory / f"{tag}{WEIGHTS_SUFFIX}"
 
 
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    if isinstance(exc, pickle.UnpicklingError):
+        reason = "it holds objects that need code to load, which is refused"
+    else:
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
+    return ValueError(
+        f"checkpoint {path} cannot be read ({reason}); it is truncated, damaged or not written by "
+        "`resnets train`: use another checkpoint of the run (best.safetensors / last.safetensors)"
+    )
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    with safetensors.safe_open(str(path), framework="pt") as fh:
-        return dict(fh.metadata() or {})
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error types
+        raise _unreadable(Path(path), exc) from None
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated (EOFError, RuntimeError) or needs code (UnpicklingError)
+        raise _unreadable(path, exc) from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise _unreadable(path, TypeError("not a training state (a dict with a 'step')"))
+    return state
+
+
+def _roll_forward(state_path: Path, step: str | None) -> dict[str, Any] | None:
+    """The training state of ``step`` staged next to ``state_path`` by a writer killed before moving
+    it into place: moved now (completing that write), or None when there is none."""
+    for staged in sorted(state_path.parent.glob(f".{state_path.name}.*.tmp")):
+        try:
+            state = _read_state(staged)
+        except ValueError:
+            continue  # a partly written file
+        if str(state.get("step")) == step:
+            try:
+                os.replace(staged, state_path)
+            except FileNotFoundError:
+                pass  # another process completed it first
+            return state
+    return None
 
 
 def resolve_checkpoint(path: str | Path, *, prefer: tuple[str, ...] = ("best", "last")) -> Path:
@@ -165,12 +219,17 @@ def load_checkpoint(path: str | Path, *, with_state: bool = True) -> Checkpoint:
     """Load weights (+ metadata) and, when present and asked for, the training state."""
     weights_path = resolve_checkpoint(path)
     metadata = read_metadata(weights_path)
-    weights = safetensors.torch.load_file(str(weights_path))
+    try:
+        weights = safetensors.torch.load_file(str(weights_path))
+    except Exception as exc:
+        raise _unreadable(weights_path, exc) from None
     state = None
     state_path = weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + STATE_SUFFIX)
-    if with_state and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if str(state.get("step")) != metadata.get("step"):
+    if with_state:
+        state = _read_state(state_path) if state_path.is_file() else None
+        if state is None or str(state.get("step")) != metadata.get("step"):
+            state = _roll_forward(state_path, metadata.get("step")) or state
+        if state is not None and str(state.get("step")) != metadata.get("step"):
             raise ValueError(
                 f"{state_path} (step {state.get('step')}) does not match {weights_path} "
                 f"(step {metadata.get('step')}); the pair was torn: resume from another checkpoint"

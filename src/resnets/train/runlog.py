@@ -1,11 +1,15 @@
 """The run directory: resolved config, environment, metrics, TensorBoard, curves, results.
 
-Only the main process (rank 0) creates a :class:`RunLog`; the other ranks log nothing.
+Only the main process (rank 0) creates a :class:`RunLog`; the other ranks log nothing. A
+:class:`RunLog` holds the directory's lock (one run per directory) until :meth:`RunLog.close`;
+its files are replaced atomically, and a failed write (a full disk) raises
+:class:`resnets.train.storage.StorageError` naming the directory.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -14,6 +18,9 @@ from typing import Any
 
 import torch
 
+from resnets.train.runlock import RunDirLock
+from resnets.train.storage import storage_error
+
 METRICS = "metrics.jsonl"
 
 
@@ -21,11 +28,14 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
     """``<out_dir>/<name>-<YYYYmmdd-HHMMSS>`` (a suffix is added if it already exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(out_dir) / f"{name}-{stamp}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        path, n = Path(f"{base}-{n}"), n + 1
-    path.mkdir(parents=True)
-    return path
+    while True:  # mkdir is the atomic claim: two runs started together get two directories
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path, n = Path(f"{base}-{n}"), n + 1
 
 
 def latest_run_dir(out_dir: str | Path, name: str) -> Path:
@@ -71,6 +81,7 @@ class RunLog:
 
     def __init__(self, run_dir: Path, *, tensorboard: bool) -> None:
         self.dir = run_dir
+        self._lock = RunDirLock(run_dir).acquire()
         self._tb: Any = None
         if tensorboard:
             try:
@@ -81,21 +92,31 @@ class RunLog:
                 self._tb = None
 
     def write_text(self, name: str, text: str) -> None:
-        (self.dir / name).write_text(text)
+        """Replace ``name`` atomically (a kill mid-write leaves the previous version)."""
+        tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, self.dir / name)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise storage_error(exc, what=name, directory=self.dir) from exc
 
     def write_json(self, name: str, obj: Any) -> None:
-        (self.dir / name).write_text(json.dumps(obj, indent=2) + "\n")
+        self.write_text(name, json.dumps(obj, indent=2) + "\n")
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume: forget records past the checkpoint's step (they will be recomputed)."""
         path = self.dir / METRICS
         if path.is_file():
-            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= after_step]
-            path.write_text("".join(line + "\n" for line in keep))
+            keep = [r for r in self.read_metrics() if r["step"] <= after_step]
+            self.write_text(METRICS, "".join(json.dumps(r) + "\n" for r in keep))
 
     def metrics(self, record: dict[str, Any]) -> None:
-        with open(self.dir / METRICS, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        try:
+            with open(self.dir / METRICS, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise storage_error(exc, what=METRICS, directory=self.dir) from exc
         if self._tb is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "epoch"):
@@ -106,13 +127,27 @@ class RunLog:
             self._tb.add_scalar(name, value, step)
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records written so far; a line cut short by a killed process is left out."""
         path = self.dir / METRICS
-        return [json.loads(l) for l in path.read_text().splitlines() if l] if path.is_file() else []
+        records = []
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+        return records
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
-        plot_curves(self.read_metrics(), self.dir / "curves.png")
+        try:
+            if self._tb is not None:
+                self._tb.close()
+            plot_curves(self.read_metrics(), self.dir / "curves.png")
+        except OSError:
+            pass  # a full disk: the curves are a convenience, the error already raised is what matters
+        finally:
+            self._lock.release()
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
