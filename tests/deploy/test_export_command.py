@@ -91,3 +91,13 @@ def test_missing_onnxruntime_names_the_extra(trained_checkpoint, tmp_path, monke
     rc = main(["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--verify"])
     assert rc == 2
     assert "pip install resnets[onnx]" in capsys.readouterr().err
+
+
+def test_weights_of_another_model_are_refused(tmp_path, capsys) -> None:
+    path = tmp_path / "w.safetensors"
+    save_safetensors(create_model("resnet20").state_dict(), path)
+    assert main(["export", "--model", "resnet32", "--weights", str(path), "--format", "onnx"]) == 2  # missing units
+    path2 = tmp_path / "w2.safetensors"
+    save_safetensors(create_model("resnet18", num_classes=4).state_dict(), path2)
+    assert main(["export", "--model", "resnet20", "--weights", str(path2), "--format", "onnx"]) == 2
+    assert "check --model" in capsys.readouterr().err

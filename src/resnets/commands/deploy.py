@@ -90,6 +90,13 @@ def _model_from_name(name: str, weights: str | None) -> nn.Module:
     if "conv1.weight" in state:
         options["in_chans"] = int(state["conv1.weight"].shape[1])
     model = create_model(name, **options)
+    own = model.state_dict()
+    wrong = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if wrong:
+        raise CLIError(
+            f"the weights in {weights} do not fit {name} ({wrong[0]} is {tuple(state[wrong[0]].shape)} in the file, "
+            f"{tuple(own[wrong[0]].shape)} in the model); check --model"
+        )
     load_pretrained(model, state)
     return model
 
