@@ -194,3 +194,45 @@ def test_bench_on_cuda(compile_mode: str) -> None:
         assert workload["ours"]["img_per_s"] > 0 and workload["theirs"]["img_per_s"] > 0
         assert workload["ours"]["peak_memory_bytes"] > 0
         assert workload["ratio"] == pytest.approx(workload["ours"]["img_per_s"] / workload["theirs"]["img_per_s"])
+
+
+def test_engine_step_fn_is_none_off_cuda() -> None:
+    from resnets.train.fast import engine_step_fn
+    from resnets.train.runtime import Runtime
+
+    model = _net()
+    state = type("S", (), {"step_model": model, "optimizer": torch.optim.SGD(model.parameters(), lr=0.1)})()
+    fn = engine_step_fn(state, Runtime(device=torch.device("cpu")), loss_fn=nn.CrossEntropyLoss(),  # type: ignore[arg-type]
+                        grad_clip=None, sample_batch=_batch(), cuda_graphs=True)
+    assert fn is None  # fit then runs its own eager step
+
+
+@pytest.mark.gpu
+def test_engine_fit_with_graphed_step_fn(tmp_path) -> None:
+    from resnets.data import DataConfig, load_data
+    from resnets.train.config import LoopConfig, OptimConfig, ScheduleConfig
+    from resnets.train.engine import fit
+    from resnets.train.fast import engine_step_fn
+    from resnets.train.optim import build_optimizer
+    from resnets.train.runtime import make_runtime
+    from resnets.train.schedule import resolve_schedule
+    from resnets.train.state import TrainState
+
+    loop = LoopConfig(iterations=40, log_every=10, tensorboard=False)
+    runtime = make_runtime(loop, device="cuda")
+    bundle = load_data(DataConfig(name="digits", batch_size=64), device=runtime.device)
+    model = create_model("resnet20", num_classes=10, in_chans=1).cuda().to(memory_format=torch.channels_last)
+    opt = build_optimizer(model, OptimConfig(lr=0.1), device=runtime.device)
+    schedule = resolve_schedule(ScheduleConfig(name="cosine", unit="iter"), base_lr=0.1,
+                                steps_per_epoch=len(bundle.train), total_steps=40)
+    state = TrainState(model=model, step_model=model, optimizer=opt, schedule=schedule,
+                       steps_per_epoch=len(bundle.train))
+    state.set_train_mode()
+    loss_fn = nn.CrossEntropyLoss()
+    step_fn = engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=None,
+                             sample_batch=next(iter(bundle.train.epoch(0))), cuda_graphs=True)
+    assert step_fn is not None
+    out = fit(state, train=bundle.train, val=bundle.val, loop=loop, loss_fn=loss_fn, grad_clip=None,
+              runtime=runtime, log=None, metadata={}, quiet=True, step_fn=step_fn)
+    assert len(out.losses) == 40
+    assert sum(out.losses[-10:]) < sum(out.losses[:10])  # it learns with the schedule replayed

@@ -74,6 +74,18 @@ def _measure(cfg: BenchConfig, sides: list[Side], device: torch.device, notes: l
     return out
 
 
+def _busy_note(env: dict[str, Any], device: torch.device) -> str | None:
+    """A warning when other processes competed for the CPU (load above the core count)."""
+    loads = [v for v in (env.get("load_average"), env.get("load_average_end")) if v]
+    cores = env.get("cpu_count") or 1
+    worst = max((v[0] for v in loads), default=0.0)
+    if worst <= cores:
+        return None
+    where = "host-side work (launches, loaders)" if device.type == "cuda" else "every figure"
+    return (f"the machine was busy (1-minute load average up to {worst} on {cores} cores): {where} may be slowed "
+            "and noisy; rerun when `uptime` shows a load below the core count")
+
+
 def resolve(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
     """The choices ``auto`` left open, as they were made on this device."""
     dtype = cfg.autocast_dtype(device)
@@ -121,6 +133,9 @@ def _run(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     env["load_average_end"] = load_average()
+    busy = _busy_note(env, device)
+    if busy:
+        notes.append(busy)
     return {
         "schema": SCHEMA,
         "config": {**dataclasses.asdict(cfg), "workloads": list(cfg.workloads)},  # JSON-native

@@ -19,7 +19,7 @@ from resnets.deploy import inference_model
 from resnets.models import create_model
 from resnets.train.config import OptimConfig, ScheduleConfig
 from resnets.train.engine import train_step
-from resnets.train.fast import GraphedTrainStep
+from resnets.train.fast import engine_step_fn
 from resnets.train.optim import build_optimizer, set_lr
 from resnets.train.runtime import Runtime
 from resnets.train.schedule import lr_at, resolve_schedule
@@ -95,10 +95,8 @@ def our_train_side(s: Setup, model: nn.Module) -> Side:
     state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule, steps_per_epoch=1)
     state.set_train_mode()
     runtime = Runtime(device=s.device, autocast_dtype=s.autocast_dtype, channels_last=s.channels_last)
-    graphed = None
-    if s.graphs:
-        graphed = GraphedTrainStep(step_model, optimizer, loss_fn, s.train_batches(),
-                                   autocast_dtype=s.autocast_dtype, channels_last=s.channels_last)
+    graphed = engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=None, sample_batch=s.train_batches(),
+                             cuda_graphs=s.graphs)
 
     def step() -> None:
         x, y = s.train_batches()

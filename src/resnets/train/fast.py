@@ -29,10 +29,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # annotations only: no import cycle with the engine
+    from resnets.train.runtime import Runtime
+    from resnets.train.state import TrainState
 
 StepFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (x (N, C, H, W), y (N,)) -> (loss, correct)
 
@@ -251,6 +255,34 @@ def make_train_step(
     return eager_step(spec)
 
 
+def engine_step_fn(
+    state: "TrainState",
+    runtime: "Runtime",
+    *,
+    loss_fn: nn.Module,
+    grad_clip: float | None,
+    sample_batch: tuple[Tensor, Tensor],
+    cuda_graphs: bool,
+) -> StepFn | None:
+    """For ``fit(..., step_fn=...)``: the engine's step captured as a CUDA graph when
+    ``cuda_graphs`` and the runtime is on CUDA (``state.step_model`` and ``state.optimizer``,
+    the runtime's precision and layout), else None (``fit`` then runs its eager step).
+
+    ``sample_batch`` is one training batch of the loader's shape (e.g. the first one).
+    """
+    if not cuda_graphs or runtime.device.type != "cuda":
+        return None
+    if runtime.world_size > 1:
+        raise ValueError(
+            "CUDA graphs of the whole step are single-process only (the gradient all-reduce is not captured); "
+            "turn CUDA graphs off for distributed runs"
+        )
+    return GraphedTrainStep(
+        state.step_model, state.optimizer, loss_fn, sample_batch, autocast_dtype=runtime.autocast_dtype,
+        channels_last=runtime.channels_last, grad_clip=grad_clip,
+    )
+
+
 __all__ = [
     "GraphedTrainStep",
     "Snapshot",
@@ -259,6 +291,7 @@ __all__ = [
     "TensorLR",
     "check_capturable",
     "eager_step",
+    "engine_step_fn",
     "make_train_step",
     "restore",
     "snapshot",
