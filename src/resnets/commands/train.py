@@ -64,14 +64,24 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """One process, or one rank of a ``torchrun`` launch (RANK/WORLD_SIZE/LOCAL_RANK set):
+    then every rank trains its shard and only rank 0 logs, writes and prints."""
     from resnets.train import NonFiniteLossError, run
+    from resnets.train.distributed import distributed_session, launch_env
     from resnets.train.runlock import RunDirBusyError
     from resnets.train.storage import StorageError
 
     cfg = _config_for(args)
+    env = launch_env()
     try:
-        result = run(cfg, device=args.device, quiet=args.quiet)
-    except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:
+        if env is None:
+            result = run(cfg, device=args.device, quiet=args.quiet)
+        else:
+            with distributed_session(cfg.train, env=env, device=args.device) as runtime:
+                result = run(cfg, runtime=runtime, quiet=args.quiet or env.rank != 0)
+            if env.rank != 0:
+                return 0
+    except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:  # NaN: every rank stops at the same step
         raise CLIError(str(exc)) from None
     parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
     if result.best_val_acc is not None:

@@ -97,6 +97,8 @@ class LoopConfig:
     evaluation" for checkpoints. ``resume``: false, true (the newest run of this name under
     ``out_dir``) or a run directory / checkpoint path. ``threads``: CPU threads for torch
     (null: torch's default; small nets on few shared cores often run fastest with 1).
+    ``sync_bn``: under ``torchrun``, batch-norm statistics over the global batch rather than
+    each process's (see docs/distributed.md); no effect in a single process.
     """
 
     epochs: int | None = None
@@ -115,6 +117,7 @@ class LoopConfig:
     resume: bool | str = False
     tensorboard: bool = True
     threads: int | None = None
+    sync_bn: bool = False
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from resnets.data.bundle import Loader
 from resnets.train.checkpoint import save_checkpoint
 from resnets.train.config import LoopConfig
+from resnets.train.distributed import eval_module
 from resnets.train.evaluate import evaluate
 from resnets.train.optim import set_lr
 from resnets.train.runlog import RunLog
@@ -83,11 +84,18 @@ class _Pending:
     since: float = field(default_factory=time.perf_counter)
 
 
-def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None) -> float:
-    """Move pending per-step values to the host, check them, add them to the window; returns img/s."""
+def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None, runtime: Runtime) -> float:
+    """Move pending per-step values to the host, check them, add them to the window; returns img/s.
+
+    Under DDP the losses are averaged over ranks first (one all-reduce per check), so every
+    rank sees the global batch's loss and a NaN on any rank stops all of them at the same step.
+    """
     if not pending.losses:
         return 0.0
-    values = torch.stack(pending.losses).tolist()
+    n = len(pending.losses)
+    local = torch.cat([torch.stack(pending.losses).float(), torch.stack(pending.correct).sum().float().view(1)])
+    summed = runtime.all_reduce_sum(local).tolist()  # (n + 1,): per-step losses, correct
+    values = [v / runtime.world_size for v in summed[:n]]
     first = state.step - len(values)
     for i, v in enumerate(values):
         if not math.isfinite(v):
@@ -96,8 +104,8 @@ def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Pa
     out.losses.extend(values)
     state.window["loss"] += sum(values)
     state.window["steps"] += len(values)
-    state.window["correct"] += float(torch.stack(pending.correct).sum().item())
-    state.window["seen"] += pending.seen
+    state.window["correct"] += summed[n]
+    state.window["seen"] += pending.seen * runtime.world_size
     rate = pending.seen / max(1e-9, time.perf_counter() - pending.since)
     pending.losses.clear()
     pending.correct.clear()
@@ -136,7 +144,7 @@ def _eval_and_log(
         "train_acc": w["correct"] / max(1.0, w["seen"]),
     }
     if val is not None:
-        result = evaluate(state.step_model, val, runtime=runtime)
+        result = evaluate(eval_module(state.step_model, runtime), val, runtime=runtime)
         record.update({f"val_{k}": v for k, v in result.items() if k != "samples"})
         # Best on validation accuracy; ties (frequent on small validation sets) go to the lower loss.
         if (result["acc"], -result["loss"]) > (state.best_val_acc, -state.best_val_loss):
@@ -183,7 +191,8 @@ def fit(
             return train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=grad_clip)
 
     out = FitOutput(first_step=state.step)
-    ckpt_dir = log.dir if log is not None else None
+    ckpt_dir = log.dir if log is not None else None  # only the main rank writes
+    report_dir = ckpt_dir or runtime.run_dir  # every rank names the same checkpoint in its messages
     started = time.perf_counter()
     pending = _Pending()
     bar = tqdm(total=state.total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=False,
@@ -202,7 +211,7 @@ def fit(
             bar.update(1)
             do_eval, do_ckpt, done = _due(state, loop, stop_after=stop_after)
             if state.step % loop.log_every == 0 or do_eval or do_ckpt:
-                rate = _flush(state, pending, out, ckpt_dir=ckpt_dir)
+                rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime)
                 bar.set_postfix(loss=f"{out.losses[-1]:.4f}", lr=f"{lr_at(state.step - 1, state.schedule):.3g}",
                                 img_s=f"{rate * runtime.world_size:.0f}", refresh=False)
                 if log is not None:
@@ -210,10 +219,14 @@ def fit(
             if do_eval:
                 out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
                                                metadata=metadata, started=started, bar=bar, quiet=quiet))
-            if do_ckpt and ckpt_dir is not None:
-                _check_weights(state, ckpt_dir=ckpt_dir)
-                save_checkpoint(ckpt_dir, "last", module=state.model, metadata=metadata, state=state.state_dict())
-                state.last_saved_step = state.step
+            if do_ckpt:
+                if report_dir is not None:
+                    _check_weights(state, ckpt_dir=report_dir)  # on every rank: DDP keeps the weights equal
+                    if ckpt_dir is not None:
+                        save_checkpoint(ckpt_dir, "last", module=state.model, metadata=metadata,
+                                        state=state.state_dict())
+                    state.last_saved_step = state.step
+                runtime.barrier()  # no rank goes on (or reads it) before the checkpoint is complete
             if done:
                 break
     bar.close()

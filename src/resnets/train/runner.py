@@ -19,6 +19,9 @@ from resnets.data import DataBundle, load_data
 from resnets.train.checkpoint import Checkpoint, json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
+from resnets.train.distributed import (
+    broadcast_object, broadcast_tensors, check_resume_batch, eval_module, sync_batchnorm, with_run_dir,
+)
 from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
 from resnets.train.model import model_from_config, options_json
@@ -54,9 +57,14 @@ def build_model(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
     )
 
 
-def checkpoint_metadata(cfg: TrainConfig, bundle: DataBundle, model: nn.Module) -> dict[str, str]:
-    """What ``predict``/``eval`` need to rebuild the model and its input transform."""
+def checkpoint_metadata(
+    cfg: TrainConfig, bundle: DataBundle, model: nn.Module, *, world_size: int = 1
+) -> dict[str, str]:
+    """What ``predict``/``eval`` need to rebuild the model and its input transform, and the
+    global batch (``data.batch_size`` is per process) that a resume must keep."""
     return json_meta(
+        world_size=world_size,
+        global_batch=cfg.data.batch_size * world_size,
         model=cfg.model.name,
         model_options=options_json(cfg.model),
         num_classes=int(model.num_classes),
@@ -93,9 +101,12 @@ def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[Dat
     if ckpt is not None:
         if ckpt.state is None:
             raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
+        check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
         model.load_state_dict(ckpt.weights)
     elif cfg.finetune.source:
         load_finetune_source(model, cfg.finetune.source)
+    if cfg.train.sync_bn and runtime.world_size > 1:
+        model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
     frozen = freeze(model, cfg.finetune.freeze_stages)
     model.to(runtime.device)
     if runtime.channels_last:
@@ -129,14 +140,18 @@ def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int
 
 
 def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: RunLog | None) -> tuple[dict[str, Any] | None, str]:
-    """The test split, once, with the best validation weights (else the final ones)."""
+    """The test split, once, with the best validation weights (else the final ones); the main
+    rank reads them and broadcasts them, so every rank tests the same weights."""
     weights = "final"
-    if log is not None and bundle.val is not None and (log.dir / "best.safetensors").is_file():
-        state.model.load_state_dict(load_checkpoint(log.dir / "best.safetensors", with_state=False).weights)
+    best = log is not None and bundle.val is not None and (log.dir / "best.safetensors").is_file()
+    if broadcast_object(runtime, best):
+        if log is not None:
+            state.model.load_state_dict(load_checkpoint(log.dir / "best.safetensors", with_state=False).weights)
+        broadcast_tensors(runtime, list(state.model.state_dict().values()))
         weights = "best"
     if bundle.test is None:
         return None, weights
-    return evaluate(state.step_model, bundle.test, runtime=runtime), weights
+    return evaluate(eval_module(state.step_model, runtime), bundle.test, runtime=runtime), weights
 
 
 def run(
@@ -159,12 +174,14 @@ def run(
         resume = resume_path(cfg)
         bundle, state, _ = _setup(cfg, runtime, resume)
         log = _open_log(cfg, runtime, resume, state.step)
+        runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:
             out = fit(
                 state, train=bundle.train, val=bundle.val, loop=cfg.train,
                 loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing),
                 grad_clip=cfg.optim.grad_clip, runtime=runtime, log=log,
-                metadata=checkpoint_metadata(cfg, bundle, state.model), quiet=quiet, stop_after=stop_after,
+                metadata=checkpoint_metadata(cfg, bundle, state.model, world_size=runtime.world_size),
+                quiet=quiet, stop_after=stop_after,
             )
             finished = state.step >= state.total_steps
             test, weights = _final_test(state, bundle, runtime, log) if finished else (None, "final")

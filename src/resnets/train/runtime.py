@@ -11,6 +11,7 @@ import contextlib
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -30,6 +31,7 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     wrap: Callable[[nn.Module], nn.Module] | None = None
+    run_dir: Path | None = None  # the main rank's run directory, known to every rank (only the main rank writes)
 
     @property
     def is_main(self) -> bool:
@@ -50,6 +52,13 @@ class Runtime:
 
             dist.all_reduce(t)
         return t
+
+    def barrier(self) -> None:
+        """Wait for every rank (e.g. until the main rank has finished writing a checkpoint)."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
 
 def default_device() -> torch.device:
