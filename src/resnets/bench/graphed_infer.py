@@ -26,7 +26,7 @@ class GraphedForward:
                     module(self.static_x)
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # loader threads may run
                 self.static_out = module(self.static_x)  # (N, K)
         torch.cuda.synchronize()
 

@@ -1,10 +1,12 @@
-"""Peak memory of a step: the CUDA allocator's peak on GPU, resident-set growth on the CPU.
+"""Peak memory of a callable: the CUDA allocator's peak on GPU, resident-set growth on the CPU.
 
-On CUDA: ``torch.cuda.max_memory_allocated`` during the steps minus what was allocated
-before them (so the other model's weights, alive in the same process, do not count).
-On Linux CPUs: the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the
-resident set before, after returning freed heap to the OS (``malloc_trim``); it is
-approximate (allocator slack counts). Elsewhere it is not measured and the result says so.
+The benchmark calls it around building one side alone and running two of its steps, so the
+figure is that side's whole footprint: weights, optimizer state, graph pools, activations.
+On CUDA: ``torch.cuda.max_memory_allocated`` during the call minus what was allocated
+before it. On Linux CPUs: the peak resident set (VmHWM, reset through /proc/self/clear_refs)
+minus the resident set before, after returning freed heap to the OS (``malloc_trim``); it is
+approximate (allocator slack and caches count). Elsewhere it is not measured and the
+result says so.
 """
 
 from __future__ import annotations

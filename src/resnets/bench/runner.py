@@ -14,7 +14,7 @@ repetition), ``min``/``max``/``spread``, ``peak_memory_bytes`` (None where not m
 from __future__ import annotations
 
 import dataclasses
-import statistics
+import gc
 from typing import Any
 
 import torch
@@ -24,8 +24,8 @@ from resnets.bench.env import environment, load_average
 from resnets.bench.memory import NOT_MEASURED_CPU, peak_bytes
 from resnets.bench.sources import Batches, loader_batches, synthetic_batches
 from resnets.bench.timing import alternate, summarize
-from resnets.bench.twins import get_twin
-from resnets.bench.workloads import Setup, Side, build_sides
+from resnets.bench.twins import Twin, get_twin
+from resnets.bench.workloads import Setup, build_side, build_sides
 from resnets.models import create_model
 
 SCHEMA = 1
@@ -45,30 +45,46 @@ def _batches(cfg: BenchConfig, device: torch.device) -> Batches:
     return synthetic_batches(cfg, device=device, num_classes=classes, in_chans=3, image_size=cfg.image_size or native)
 
 
-def _memory(side: Side, device: torch.device, notes: list[str]) -> int | None:
-    """Peak memory of one step (median of 3 on the CPU, where it is noisier)."""
-    repeats = 1 if device.type == "cuda" else 3
-    values = [peak_bytes(side.step, device) for _ in range(repeats)]
-    if any(v is None for v in values):
-        if NOT_MEASURED_CPU not in notes:
-            notes.append(NOT_MEASURED_CPU)
-        return None
-    return int(statistics.median(v for v in values if v is not None))
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
-def _measure(cfg: BenchConfig, sides: list[Side], device: torch.device, notes: list[str]) -> dict[str, Any]:
-    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=device)
+def _memory(setup: Setup, twin: Twin, workload: str, *, name: str, notes: list[str]) -> int | None:
+    """Peak memory of one side measured alone: its model built fresh, its optimizer state,
+    graphs and compiled code, and two steps (the first allocates lazily created state)."""
+    device = setup.device
+    _release(device)
+
+    def build_and_step() -> None:
+        side = build_side(setup, twin, workload, name=name)
+        side.step()
+        side.step()
+
+    value = peak_bytes(build_and_step, device)
+    _release(device)
+    if value is None and NOT_MEASURED_CPU not in notes:
+        notes.append(NOT_MEASURED_CPU)
+    return value
+
+
+def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str]) -> dict[str, Any]:
+    sides = build_sides(setup, twin, workload)
+    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=setup.device)
+    descriptions = {side.name: side.description for side in sides}
+    del sides
     out: dict[str, Any] = {}
-    for side in sides:
-        summary = summarize(rates[side.name])
-        out[side.name] = {
+    for name in ("ours", "theirs"):
+        summary = summarize(rates[name])
+        out[name] = {
             "img_per_s": summary["median"],
-            "samples": rates[side.name],
+            "samples": rates[name],
             "min": summary["min"],
             "max": summary["max"],
             "spread": summary["spread"],
-            "peak_memory_bytes": _memory(side, device, notes) if cfg.memory else None,
-            "description": side.description,
+            "peak_memory_bytes": _memory(setup, twin, workload, name=name, notes=notes) if cfg.memory else None,
+            "description": descriptions[name],
         }
     out["ratio"] = out["ours"]["img_per_s"] / out["theirs"]["img_per_s"]
     return out
@@ -127,11 +143,8 @@ def _run(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True
     results: dict[str, Any] = {}
     for workload in cfg.workloads:
-        sides = build_sides(setup, twin, workload)
-        results[workload] = _measure(cfg, sides, device, notes)
-        del sides
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        results[workload] = _measure(cfg, setup, twin, workload, notes)
+        _release(device)
     env["load_average_end"] = load_average()
     busy = _busy_note(env, device)
     if busy:

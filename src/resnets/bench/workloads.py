@@ -68,13 +68,24 @@ class Setup:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
-    """Our model and its twin, untrained; the twin gets our weights where the keys match."""
-    ours = create_model(s.cfg.model, num_classes=s.num_classes, in_chans=s.in_chans)
+def _our_model(s: Setup) -> nn.Module:
+    torch.manual_seed(s.cfg.seed)  # the same weights whenever a side is (re)built
+    return create_model(s.cfg.model, num_classes=s.num_classes, in_chans=s.in_chans)
+
+
+def build_model(s: Setup, twin: Twin, *, name: str) -> nn.Module:
+    """Our model ("ours") or its twin ("theirs"), untrained, on the device; the twin gets our
+    weights where the state-dict keys match."""
+    if name == "ours":
+        return s.place(_our_model(s))
     theirs = twin.build(s.num_classes, s.in_chans)
     if twin.same_keys:
-        theirs.load_state_dict(ours.state_dict(), strict=True)
-    return s.place(ours), s.place(theirs)
+        theirs.load_state_dict(_our_model(s).state_dict(), strict=True)
+    return s.place(theirs)
+
+
+def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
+    return build_model(s, twin, name="ours"), build_model(s, twin, name="theirs")
 
 
 def _mode(s: Setup, *, ours: bool) -> str:
@@ -168,11 +179,16 @@ WORKLOAD_SIDES: dict[str, tuple[Callable[[Setup, nn.Module], Side], Callable[[Se
 }
 
 
-def build_sides(s: Setup, twin: Twin, workload: str) -> list[Side]:
-    """[ours, theirs] for ``workload`` ("train" or "infer"), each with fresh models."""
+def build_side(s: Setup, twin: Twin, workload: str, *, name: str) -> Side:
+    """One side ("ours" or "theirs") of ``workload`` ("train" or "infer"), with a fresh model."""
     ours_fn, theirs_fn = WORKLOAD_SIDES[workload]
-    ours, theirs = build_pair(s, twin)
-    return [ours_fn(s, ours), theirs_fn(s, theirs, twin.label)]
+    model = build_model(s, twin, name=name)
+    return ours_fn(s, model) if name == "ours" else theirs_fn(s, model, twin.label)
 
 
-__all__ = ["Setup", "Side", "WORKLOAD_SIDES", "build_pair", "build_sides"]
+def build_sides(s: Setup, twin: Twin, workload: str) -> list[Side]:
+    """[ours, theirs] for ``workload``, each with a fresh model."""
+    return [build_side(s, twin, workload, name=name) for name in ("ours", "theirs")]
+
+
+__all__ = ["Setup", "Side", "WORKLOAD_SIDES", "build_model", "build_pair", "build_side", "build_sides"]

@@ -207,7 +207,7 @@ class GraphedTrainStep:
             # grads set to None: backward allocates them from the graph's pool, then rewrites them
             optimizer.zero_grad(set_to_none=True)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # loader threads may run
                 self.static_loss, self.static_correct = self.spec.body(self.static_x, self.static_y, zero_grad=False)
         restore(model, optimizer, saved)
         torch.cuda.synchronize()
