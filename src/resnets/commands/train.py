@@ -97,7 +97,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from resnets.data import load_data
-    from resnets.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate
     from resnets.train.model import model_from_metadata
@@ -115,7 +115,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CLIError(f"the dataset {cfg.data.name!r} has no {args.split} split; try --split "
                        f"{'val' if args.split == 'test' else 'test'}")
     model = model_from_metadata(ckpt.metadata)
-    model.load_state_dict(ckpt.weights)
+    apply_weights(model, ckpt, path=path)
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)

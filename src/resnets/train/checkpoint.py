@@ -237,6 +237,29 @@ def load_checkpoint(path: str | Path, *, with_state: bool = True) -> Checkpoint:
     return Checkpoint(weights=weights, metadata=metadata, state=state)
 
 
+def apply_weights(model: nn.Module, ckpt: Checkpoint, *, path: str | Path) -> None:
+    """Load ``ckpt``'s weights into ``model``; weights of another network or class count are
+    refused with a ValueError that says what the checkpoint holds (nothing is loaded then)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in ckpt.weights]
+    unexpected = [k for k in ckpt.weights if k not in own]
+    shapes = [k for k in own if k in ckpt.weights and own[k].shape != ckpt.weights[k].shape]
+    if missing or unexpected or shapes:
+        meta = ckpt.metadata
+        if shapes:
+            k = shapes[0]
+            detail = f"{k} is {tuple(ckpt.weights[k].shape)} there, {tuple(own[k].shape)} here"
+        else:
+            detail = f"{len(missing)} tensors missing, {len(unexpected)} unexpected, e.g. {(missing or unexpected)[0]}"
+        raise ValueError(
+            f"checkpoint {path} does not fit this model: it holds {meta.get('model', 'an unknown model')} "
+            f"with {meta.get('num_classes', '?')} classes, this model has "
+            f"{getattr(model, 'num_classes', '?')} classes ({detail}); use the recipe that wrote it "
+            "(its run directory's config.yaml), or start a new run from it with finetune.source=..."
+        )
+    model.load_state_dict(ckpt.weights)
+
+
 def json_meta(**values: Any) -> dict[str, str]:
     """Metadata values as strings (JSON for anything that is not already a string)."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}

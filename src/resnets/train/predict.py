@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from resnets.data import preprocess
-from resnets.train.checkpoint import load_checkpoint
+from resnets.train.checkpoint import apply_weights, load_checkpoint
 from resnets.train.model import model_from_metadata
 
 
@@ -45,7 +45,7 @@ def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu"
     ckpt = load_checkpoint(checkpoint, with_state=False)
     meta = ckpt.metadata
     model = model_from_metadata(meta)
-    model.load_state_dict(ckpt.weights)
+    apply_weights(model, ckpt, path=checkpoint)
     dev = torch.device(device)
     model.to(dev).eval()
     return Predictor(

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from resnets.data import DataBundle, load_data
-from resnets.train.checkpoint import Checkpoint, json_meta, load_checkpoint, resolve_checkpoint
+from resnets.train.checkpoint import Checkpoint, apply_weights, json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
 from resnets.train.distributed import (
@@ -102,7 +102,7 @@ def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[Dat
         if ckpt.state is None:
             raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
         check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
-        model.load_state_dict(ckpt.weights)
+        apply_weights(model, ckpt, path=resume)
     elif cfg.finetune.source:
         load_finetune_source(model, cfg.finetune.source)
     if cfg.train.sync_bn and runtime.world_size > 1:
