@@ -3,8 +3,8 @@
 One module fixture runs the 1-process references in this process and then the 2-process
 phases in one spawned process group (starting interpreters is the slow part on a small CPU).
 Measured on the tiny recipe (ResNet-20, 8x8 synthetic, deterministic): with synchronised BN
-the 2-process losses match the 1-process ones to about 5e-7 (float32 reduction order); the
-tests allow 1e-5.
+the 2-process losses match the 1-process ones to 4.8e-7 (float32 reduction order), validation
+losses to 2.7e-6, and resumes across process counts continue to 3.6e-7; the tests allow 1e-5.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def test_two_processes_with_sync_bn_follow_one_process_with_twice_the_batch(runs
 def test_without_sync_bn_the_curves_differ_by_the_per_process_statistics(runs):
     local = runs.procs["local_bn"][0]
     gap = _gap(local["losses"], runs.one.losses)
-    assert 10 * TOL < gap < 0.5  # BN normalises each half-batch by its own statistics: close, not equal
+    # Each process normalises its half-batch by its own statistics: measured 0.32 on this tiny net
+    # (batch 8 per process); it still learns, but the curve is not the one of batch 16.
+    assert gap > 10 * TOL
+    assert local["losses"][-1] < local["losses"][0]
 
 
 @pytest.mark.slow
