@@ -7,6 +7,7 @@ Nothing here runs code from a file: ``.pt``/``.pth`` files are read with
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Mapping
@@ -46,8 +47,11 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        # One line, and not torch's advice to retry with weights_only=False (that would run the code).
+        reason = ("it holds objects that need code to load" if isinstance(exc, pickle.UnpicklingError)
+                  else f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}")
         raise ValueError(
-            f"{path} could not be read as a weights-only checkpoint ({type(exc).__name__}: {exc}). "
+            f"{path} could not be read as a weights-only checkpoint ({reason}). "
             "Files that need code to load are refused; re-save the tensors with torch.save(model.state_dict(), path) "
             "or as .safetensors"
         ) from exc
