@@ -55,13 +55,14 @@ def _finish(ops: list[v2.Transform], mean: tuple[float, ...] | None, std: tuple[
 
 
 class FileDataset(Dataset):
-    """Items are (index, seed): seed >= 0 seeds the sample's random transform, -1 means none."""
+    """Items are (index, seed): seed >= 0 seeds the sample's random transform, -1 means none.
+    ``reported``: the unreadable files already warned about, shared by one bundle's datasets."""
 
-    def __init__(self, split: FileSplit, transform: Callable) -> None:
+    def __init__(self, split: FileSplit, transform: Callable, *, reported: set[str] | None = None) -> None:
         self.paths = list(split.paths)
         self.labels = split.labels
         self.transform = transform
-        self._reported: set[str] = set()
+        self._reported: set[str] = reported if reported is not None else set()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -116,9 +117,9 @@ class FolderLoader:
 
     def __init__(
         self, split: FileSplit, *, transform: Callable, batch_size: int, train: bool, device: torch.device,
-        seed: int, workers: int, rank: int = 0, world_size: int = 1,
+        seed: int, workers: int, rank: int = 0, world_size: int = 1, reported: set[str] | None = None,
     ) -> None:
-        self.dataset = FileDataset(split, transform)
+        self.dataset = FileDataset(split, transform, reported=reported)
         self.batch_size, self.train, self.device, self.seed = batch_size, train, device, seed
         self.rank, self.world_size = rank, world_size
         self._total = len(self.dataset)
@@ -154,11 +155,13 @@ class FolderLoader:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
-def folder_stats(split: FileSplit, *, augment: str, size: int, seed: int, workers: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def folder_stats(
+    split: FileSplit, *, augment: str, size: int, seed: int, workers: int, reported: set[str] | None = None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean / std over up to STATS_SAMPLES training images (evaluation transform)."""
     rng = np.random.default_rng(mix_seed(seed, 0x57A7))
     pick = np.sort(rng.permutation(len(split.paths))[:STATS_SAMPLES])
-    dataset = FileDataset(split, _finish(_eval_ops(augment, size), None, None))
+    dataset = FileDataset(split, _finish(_eval_ops(augment, size), None, None), reported=reported)
     loader = DataLoader(dataset, batch_size=64, sampler=[(int(i), -1) for i in pick], num_workers=workers, collate_fn=_collate)
     total = torch.zeros(3, dtype=torch.float64)
     total_sq = torch.zeros(3, dtype=torch.float64)
@@ -187,7 +190,8 @@ def bundle_from_files(
     if val is None and cfg.val_fraction > 0:
         keep, held = stratified_split(train.labels, fraction=cfg.val_fraction, seed=cfg.seed)
         train, val = _subset(train, keep), _subset(train, held)
-    mean, std = folder_stats(train, augment=augment, size=size, seed=cfg.seed, workers=cfg.workers)
+    reported: set[str] = set()  # each unreadable file is listed once (per process)
+    mean, std = folder_stats(train, augment=augment, size=size, seed=cfg.seed, workers=cfg.workers, reported=reported)
 
     def make(split: FileSplit | None, *, is_train: bool) -> FolderLoader | None:
         if split is None:
@@ -196,6 +200,7 @@ def bundle_from_files(
         return FolderLoader(
             split, transform=_finish(ops, mean, std), batch_size=cfg.batch_size if is_train else cfg.eval_batch,
             train=is_train, device=device, seed=cfg.seed, workers=cfg.workers, rank=rank, world_size=world_size,
+            reported=reported,
         )
 
     return DataBundle(
