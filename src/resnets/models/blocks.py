@@ -97,18 +97,43 @@ class _Unit(nn.Module):
 
     expansion = 1
     preact = False
-    downsample: nn.Module | None
 
-    def _init_common(self, *, downsample: nn.Module | None, residual: bool, drop_path: float) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        *,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+        residual: bool = True,
+        drop_path: float = 0.0,
+        stride_in_1x1: bool = False,
+    ) -> None:
+        super().__init__()
         if not residual and downsample is not None:
             raise ValueError("a plain unit (residual=False) cannot have a shortcut module")
+        self._build(inplanes, planes, stride=stride, groups=groups, base_width=base_width, dilation=dilation,
+                    first_dilation=first_dilation or dilation, norm_layer=norm_layer, stride_in_1x1=stride_in_1x1)
+        self.stride = stride
         self.residual = residual
         self.downsample = downsample
         # pre-activation units feed a projection the normalised input (the paper's code)
         self.project_preactivated = self.preact and isinstance(downsample, nn.Conv2d)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    last_layer_name = "bn2"
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
+    ) -> None:
+        """Create the residual branch's layers (each unit type defines its own)."""
+        raise TypeError(f"{type(self).__name__} must define _build")
+
+    last_layer_name = "bn2"  # the layer whose zeroing silences the branch
 
     def last_layer(self) -> nn.Module:
         """The layer whose zeroing makes the residual branch output exactly zero."""
@@ -135,33 +160,17 @@ class BasicBlock(_Unit):
 
     expansion = 1
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        *,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-        residual: bool = True,
-        drop_path: float = 0.0,
-        stride_in_1x1: bool = False,
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
     ) -> None:
-        super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and base_width=64; use a Bottleneck model")
-        first = first_dilation or dilation
-        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first)
+        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first_dilation)
         self.bn1 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes, dilation=dilation)
         self.bn2 = norm_layer(planes)
-        self.stride = stride
-        self._init_common(downsample=downsample, residual=residual, drop_path=drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -176,34 +185,19 @@ class Bottleneck(_Unit):
     expansion = 4
     last_layer_name = "bn3"
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        *,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-        residual: bool = True,
-        drop_path: float = 0.0,
-        stride_in_1x1: bool = False,
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
     ) -> None:
-        super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = conv1x1(inplanes, width, stride=s1)
         self.bn1 = norm_layer(width)
-        self.conv2 = conv3x3(width, width, stride=s3, groups=groups, dilation=first_dilation or dilation)
+        self.conv2 = conv3x3(width, width, stride=s3, groups=groups, dilation=first_dilation)
         self.bn2 = norm_layer(width)
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = norm_layer(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        self.stride = stride
-        self._init_common(downsample=downsample, residual=residual, drop_path=drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -222,32 +216,17 @@ class PreActBasicBlock(_Unit):
     preact = True
     last_layer_name = "conv2"
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        *,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-        residual: bool = True,
-        drop_path: float = 0.0,
-        stride_in_1x1: bool = False,
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
     ) -> None:
-        super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("PreActBasicBlock supports only groups=1 and base_width=64")
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=False)
-        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first_dilation or dilation)
+        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first_dilation)
         self.bn2 = norm_layer(planes)
         self.conv2 = conv3x3(planes, planes, dilation=dilation)
-        self.stride = stride
-        self._init_common(downsample=downsample, residual=residual, drop_path=drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
@@ -264,34 +243,19 @@ class PreActBottleneck(_Unit):
     preact = True
     last_layer_name = "conv3"
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        *,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-        residual: bool = True,
-        drop_path: float = 0.0,
-        stride_in_1x1: bool = False,
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
     ) -> None:
-        super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=False)
         self.conv1 = conv1x1(inplanes, width, stride=s1)
         self.bn2 = norm_layer(width)
-        self.conv2 = conv3x3(width, width, stride=s3, groups=groups, dilation=first_dilation or dilation)
+        self.conv2 = conv3x3(width, width, stride=s3, groups=groups, dilation=first_dilation)
         self.bn3 = norm_layer(width)
         self.conv3 = conv1x1(width, planes * self.expansion)
-        self.stride = stride
-        self._init_common(downsample=downsample, residual=residual, drop_path=drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
