@@ -16,7 +16,10 @@ cross-field rules live in :func:`validate`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from resnets.data.config import DataConfig
 
@@ -152,16 +155,85 @@ def _one_of(value: object, choices: tuple[str, ...], key: str) -> None:
         raise ValueError(f"{key}={value!r} is not one of {list(choices)}; set {key}=<one of those>")
 
 
+def _non_negative(v: Any) -> bool:
+    return v is None or v >= 0
+
+
+def _positive(v: Any) -> bool:
+    return v is None or v > 0
+
+
+_SEED_LIMIT = 2**63
+# Numeric ranges checked before anything is built (torch's own checks come too late, and
+# some values, e.g. a negative gamma, would never be caught): key -> (check, the range).
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model.num_classes": (lambda v: v is None or 1 <= v <= 1_000_000, "in [1, 1e6] (or null for the dataset's)"),
+    "model.in_chans": (lambda v: v is None or 1 <= v <= 1024, "in [1, 1024] (or null for the dataset's)"),
+    "model.drop_path_rate": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "optim.lr": (lambda v: v > 0, "> 0"),
+    "optim.lr_reference_batch": (_positive, ">= 1 (or null)"),
+    "optim.momentum": (_non_negative, ">= 0"),
+    "optim.weight_decay": (_non_negative, ">= 0"),
+    "optim.betas": (lambda v: all(0.0 <= b < 1.0 for b in v), "two values in [0, 1), e.g. [0.9, 0.999]"),
+    "optim.eps": (_non_negative, ">= 0"),
+    "optim.alpha": (_non_negative, ">= 0"),
+    "optim.grad_clip": (_positive, "> 0 (or null for no clipping)"),
+    "schedule.milestones": (lambda v: all(m >= 0 for m in v), "values >= 0"),
+    "schedule.step_size": (_positive, "> 0 (or null)"),
+    "schedule.gamma": (lambda v: v > 0, "> 0"),
+    "schedule.warmup": (_non_negative, ">= 0"),
+    "schedule.warmup_factor": (_non_negative, ">= 0"),
+    "schedule.min_lr": (_non_negative, ">= 0"),
+    "train.seed": (lambda v: 0 <= v < _SEED_LIMIT, f"in [0, 2**63)"),
+    "data.seed": (lambda v: 0 <= v < _SEED_LIMIT, f"in [0, 2**63)"),
+}
+
+
+def _floats(obj: Any, prefix: str) -> list[tuple[str, float]]:
+    """Every float in a config (dataclasses, lists and tuples walked) with its dotted key."""
+    if dataclasses.is_dataclass(obj):
+        return [x for f in dataclasses.fields(obj) for x in _floats(getattr(obj, f.name), f"{prefix}{f.name}.")]
+    if isinstance(obj, (list, tuple)):
+        return [x for v in obj for x in _floats(v, prefix)]
+    return [(prefix.rstrip("."), obj)] if isinstance(obj, float) else []
+
+
+def _check_values(cfg: TrainConfig) -> None:
+    """Finite numbers within range, a known model, options that the optimizer accepts."""
+    for key, value in _floats(cfg, ""):
+        if not math.isfinite(value):
+            raise ValueError(f"{key}={value} must be a finite number")
+    for key, (ok, what) in RANGES.items():
+        section, leaf = key.split(".")
+        value = getattr(getattr(cfg, section), leaf)
+        if not ok(value):
+            raise ValueError(f"{key}={value!r} must be {what}")
+    from resnets.models.blocks import SHORTCUTS
+    from resnets.models.registry import VARIANTS, get_entry
+
+    try:
+        get_entry(cfg.model.name)
+    except ValueError as exc:
+        raise ValueError(f"model.name: {exc}") from None
+    if cfg.model.shortcut is not None:
+        _one_of(cfg.model.shortcut, SHORTCUTS, "model.shortcut")
+    _one_of(cfg.model.variant, VARIANTS, "model.variant")
+    if cfg.optim.name == "sgd" and cfg.optim.nesterov and cfg.optim.momentum <= 0:
+        raise ValueError("optim.nesterov=true needs optim.momentum > 0 (e.g. optim.momentum=0.9)")
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Cross-field checks that types alone cannot express; returns ``cfg``."""
+    _check_values(cfg)
     loop, sched = cfg.train, cfg.schedule
     if (loop.epochs is None) == (loop.iterations is None):
         raise ValueError(
             "set exactly one of train.epochs and train.iterations "
             f"(got epochs={loop.epochs}, iterations={loop.iterations}); e.g. train.iterations=null"
         )
-    if (loop.epochs or 1) < 1 or (loop.iterations or 1) < 1:
-        raise ValueError("train.epochs / train.iterations must be >= 1")
+    for key in ("epochs", "iterations"):
+        if getattr(loop, key) is not None and getattr(loop, key) < 1:
+            raise ValueError(f"train.{key}={getattr(loop, key)} must be >= 1")
     _one_of(loop.precision, PRECISIONS, "train.precision")
     if isinstance(loop.channels_last, str):
         _one_of(loop.channels_last, ("auto",), "train.channels_last")

@@ -114,6 +114,13 @@ def from_dict(cls: type, values: Mapping[str, Any], *, prefix: str = "") -> Any:
         raise ConfigError(str(exc)) from exc
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (line, column)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``["optim.lr=0.05", "data.batch_size=64"]`` -> nested dict; values via ``yaml.safe_load``."""
     nested: dict[str, Any] = {}
@@ -121,7 +128,13 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key or key != key.strip():
             raise ConfigError(f"override {pair!r} is not of the form key=value (e.g. optim.lr=0.05)")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"override {pair!r}: the value of {key} is not valid YAML ({_yaml_problem(exc)}); "
+                f"quote text and close brackets, e.g. {key}='text' or {key}=[1, 2]"
+            ) from None
         node = nested
         *parents, leaf = key.split(".")
         for part in parents:
@@ -157,7 +170,14 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found; recipes are in configs/ (e.g. configs/demo.yaml)")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text; a recipe is a YAML file like configs/demo.yaml") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"{path} is not valid YAML ({_yaml_problem(exc)}); fix the file (recipes look like configs/demo.yaml)"
+            ) from None
         if not isinstance(values, Mapping):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
     return config_from_mapping(values, overrides)
