@@ -88,6 +88,8 @@ class RunDirLock:
         fd, self._fd = self._fd, None
         if fcntl is None:
             self.path.unlink(missing_ok=True)
+        else:
+            os.ftruncate(fd, 0)  # no owner any more (the file itself stays: unlinking it would race)
         os.close(fd)  # closing drops the flock
 
     def __enter__(self) -> "RunDirLock":
