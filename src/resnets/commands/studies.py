@@ -1,0 +1,174 @@
+"""`resnets study degradation|gradients|identity` and `resnets reproduce he2015-cifar10`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from resnets.cli import CLIError
+
+
+def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
+    p.add_argument("--depths", type=int, nargs="+", metavar="D", help="network depths (6n+2: 8, 14, 20, 32, 44, 56, 110)")
+    p.add_argument("--iterations", type=int, help="training iterations per network")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds; each network is trained once per seed")
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float, help="base learning rate")
+    p.add_argument("--milestones", type=int, nargs="*", metavar="IT", help="iterations at which the lr is divided by 10")
+    p.add_argument("--eval-every", type=int, dest="eval_every", help="iterations between points of the curves")
+    if data:
+        p.add_argument("--data", dest="data_name", metavar="NAME", help="dataset name (see `resnets data`): digits, cifar10 ...")
+        p.add_argument("--data-dir", dest="data_dir", metavar="DIR", help="where the dataset lives")
+        p.add_argument("--download", action="store_true", help="download the dataset when it is missing (needs network)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); cuda selects the paper's defaults")
+    p.add_argument("--workers", type=int, default=None,
+                   help="networks trained at once (default: min(cores, networks) on a CPU, a few processes on a GPU)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default runs/study-<name>-<timestamp>); an existing one is resumed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-network lines")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    study = subparsers.add_parser("study", help="the papers' claims as studies with plots and a report")
+    kinds = study.add_subparsers(dest="study", metavar="STUDY")
+    kinds.required = True
+    d = kinds.add_parser("degradation", help="plain vs residual nets of several depths: error against iterations (Fig. 6)")
+    _add_common(d)
+    d.set_defaults(func=cmd_degradation)
+    g = kinds.add_parser("gradients", help="gradient norm at every layer, plain vs residual, at init and after training")
+    _add_common(g)
+    g.set_defaults(func=cmd_gradients)
+    i = kinds.add_parser("identity", help="zeroed branches are the identity; inserted units; branch sizes (Fig. 7)")
+    _add_common(i)
+    i.add_argument("--blocks", type=int, default=4, metavar="K", help="units to insert into the trained networks")
+    i.set_defaults(func=cmd_identity)
+
+    rep = subparsers.add_parser("reproduce", help="reproduce a paper's experiment with its recipe")
+    which = rep.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    which.required = True
+    h = which.add_parser("he2015-cifar10", help="He et al. 2015 Table 6 / Figure 6 on CIFAR-10 (hours on a GPU)")
+    h.add_argument("--data", dest="data_dir", metavar="DIR",
+                   help="a CIFAR-10 image folder (train/ and test/ of class folders); default: the official set")
+    h.add_argument("--download", action="store_true", help="download the official CIFAR-10 when it is missing")
+    h.add_argument("--depths", type=int, nargs="+", metavar="D", help="default 20 32 44 56 110 (plain up to 56)")
+    h.add_argument("--iterations", type=int, help="shorten the run (lr drops and warm-up scale with it); default 64000")
+    h.add_argument("--seeds", type=int, nargs="+", metavar="S")
+    h.add_argument("--device", default=None)
+    h.add_argument("--workers", type=int, default=None)
+    h.add_argument("--out", default=None, metavar="DIR")
+    h.add_argument("--quiet", action="store_true")
+    h.set_defaults(func=cmd_reproduce)
+
+
+def _device(args: argparse.Namespace) -> str:
+    import torch
+
+    if args.device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
+    return str(dev)
+
+
+def _out_dir(args: argparse.Namespace, name: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"study-{name}-{stamp}"
+
+
+def _recipe(study: str, args: argparse.Namespace, device: str) -> Any:
+    from resnets.studies.recipe import default_recipe
+
+    changes: dict[str, Any] = {k: getattr(args, k) for k in
+                               ("depths", "iterations", "seeds", "batch_size", "lr", "milestones", "eval_every")}
+    if args.data_name is not None:
+        changes["data"] = args.data_name
+    if args.data_dir is not None:
+        changes["root"] = args.data_dir
+    if args.download:
+        changes["download"] = True
+    base = default_recipe(study, device)
+    if args.iterations is not None and args.milestones is None:
+        # keep the lr drops at the same fractions of the (shorter or longer) run
+        changes["milestones"] = [max(1, round(m * args.iterations / base.iterations)) for m in base.milestones]
+        if args.eval_every is None:
+            changes["eval_every"] = max(1, min(base.eval_every, args.iterations // 10 or 1))
+    recipe = base.replace(changes)
+    if recipe.milestones and recipe.milestones[-1] >= recipe.iterations:
+        raise CLIError(f"--milestones {list(recipe.milestones)} must lie below --iterations {recipe.iterations}")
+    return recipe
+
+
+def _command_line() -> str:
+    return "resnets " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _finish(kind: str, out_dir: Path, lines: list[str]) -> int:
+    for line in lines:
+        print(line)
+    print(f"{kind} report: {out_dir / 'report.html'} (summary: {out_dir / 'summary.md'})")
+    return 0
+
+
+def _study(args: argparse.Namespace, name: str, runner: Callable[..., Any], **extra: Any) -> tuple[Any, Path]:
+    device = _device(args)
+    recipe = _recipe(name, args, device)
+    out_dir = _out_dir(args, name)
+    if not args.quiet:
+        print(f"{name} study: {recipe.data}, depths {list(recipe.depths)}, seeds {list(recipe.seeds)}, "
+              f"{recipe.iterations} iterations, on {device}; writing to {out_dir}", flush=True)
+    return runner(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
+                  command=_command_line(), **extra), out_dir
+
+
+def cmd_degradation(args: argparse.Namespace) -> int:
+    from resnets.studies.degradation import effect_text, markdown_rows, run_degradation
+
+    out, out_dir = _study(args, "degradation", run_degradation)
+    return _finish("degradation", out_dir, markdown_rows(out.rows) + [effect_text(out.effect)])
+
+
+def cmd_gradients(args: argparse.Namespace) -> int:
+    from resnets.studies.gradients import PHASES, effect_sentence, run_gradients
+
+    out, out_dir = _study(args, "gradients", run_gradients)
+    lines = [f"{r['kind']:>8}-{r['depth']:<4} seed {r['seed']}: first/last RMS gradient {r['init_ratio']:.3g} at init, "
+             f"{r['trained_ratio']:.3g} trained" for r in out["rows"]]
+    lines += [effect_sentence(out["effect"], p) for p in PHASES if p in out["effect"]]
+    return _finish("gradients", out_dir, lines)
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    from resnets.studies.identity import describe, run_identity
+
+    out, out_dir = _study(args, "identity", run_identity, k=args.blocks)
+    return _finish("identity", out_dir, [describe(r) for r in out["results"].values()])
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from resnets.studies.degradation import effect_text, markdown_rows
+    from resnets.studies.reproduce import PAPER_TEST_ERROR, he2015_recipe, reproduce_he2015
+
+    device = _device(args)
+    recipe = he2015_recipe(data_dir=args.data_dir, download=args.download, depths=args.depths,
+                           iterations=args.iterations, seeds=args.seeds)
+    out_dir = _out_dir(args, "he2015-cifar10")
+    if not args.quiet:
+        print(f"he2015-cifar10: {recipe.data}{' ' + str(recipe.root) if recipe.root else ''}, depths "
+              f"{list(recipe.depths)}, {recipe.iterations} iterations, on {device}; writing to {out_dir}", flush=True)
+    out = reproduce_he2015(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
+                           command=_command_line())
+    return _finish("he2015-cifar10", out_dir, markdown_rows(out.rows, reference=PAPER_TEST_ERROR) + [effect_text(out.effect)])
+
+
+def build_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv`` with the full command line (for tests and programmatic use)."""
+    from resnets.cli import build_parser
+
+    return build_parser().parse_args(argv)

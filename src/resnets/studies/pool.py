@@ -1,0 +1,127 @@
+"""Run a study's networks: resumable (one JSON per finished network) and several at once.
+
+Each task's result is written to ``<out>/nets/<key>.json`` the moment it finishes; a rerun
+with the same directory skips every task whose JSON is there. On a CPU the tasks run in a
+process pool, one torch thread per worker; on a GPU, in several processes sharing it.
+Progress: a tqdm bar over the networks and one line per finished network.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from tqdm import tqdm
+
+Result = dict[str, Any]
+TaskFn = Callable[[Any, str], Result]  # (task, device) -> JSON-ready result; a module-level function
+GPU_WORKERS = 4  # processes sharing one GPU: small CIFAR nets are bound by kernel launches
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def default_workers(device: str, num_tasks: int) -> int:
+    """min(cores, tasks) on a CPU; a few processes per GPU."""
+    limit = GPU_WORKERS if torch.device(device).type == "cuda" else usable_cores()
+    return max(1, min(limit, num_tasks))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def result_path(out_dir: Path, key: str) -> Path:
+    return out_dir / "nets" / f"{key}.json"
+
+
+def load_result(out_dir: Path, key: str) -> Result | None:
+    path = result_path(out_dir, key)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # unreadable: train it again
+
+
+def _run_one(fn: TaskFn, task: Any, device: str, threads: int | None) -> Result:
+    """A worker's job (module level, so that it pickles)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return fn(task, device)
+
+
+@dataclass
+class PoolOptions:
+    out_dir: Path
+    device: str = "cpu"
+    workers: int | None = None  # None: default_workers
+    quiet: bool = False
+    describe: Callable[[Result], str] = str
+
+
+def run_tasks(tasks: Sequence[Any], *, fn: TaskFn, keys: Sequence[str], options: PoolOptions) -> dict[str, Result]:
+    """Run every task without a saved result; returns all results by key (saved ones included)."""
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"task keys must be unique, got {list(keys)}")
+    results: dict[str, Result] = {}
+    todo: list[tuple[str, Any]] = []
+    for key, task in zip(keys, tasks):
+        saved = load_result(options.out_dir, key)
+        if saved is not None:
+            results[key] = saved
+        else:
+            todo.append((key, task))
+    workers = options.workers or default_workers(options.device, len(todo))
+    bar = tqdm(total=len(tasks), initial=len(results), unit="net", dynamic_ncols=True, disable=options.quiet,
+               file=sys.stderr)
+    if results and not options.quiet:
+        bar.write(f"resuming: {len(results)} of {len(tasks)} networks already finished in {options.out_dir}")
+
+    def finish(key: str, result: Result) -> None:
+        write_json(result_path(options.out_dir, key), result)
+        results[key] = result
+        bar.update(1)
+        if not options.quiet:
+            bar.write(options.describe(result))
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for key, task in todo:
+                finish(key, fn(task, options.device))
+        else:
+            _run_pool(todo, fn=fn, workers=workers, device=options.device, finish=finish)
+    finally:
+        bar.close()
+    return results
+
+
+def _run_pool(todo: list[tuple[str, Any]], *, fn: TaskFn, workers: int, device: str,
+              finish: Callable[[str, Result], None]) -> None:
+    threads = 1 if torch.device(device).type == "cpu" else None
+    ctx = multiprocessing.get_context("spawn")  # safe with CUDA and with torch's thread pools
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+        futures: dict[Future[Result], str] = {pool.submit(_run_one, fn, task, device, threads): key for key, task in todo}
+        try:
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise

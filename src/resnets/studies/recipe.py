@@ -1,0 +1,125 @@
+"""The training recipe shared by every network of a study, and its per-device defaults.
+
+On a CPU the default is a short ladder on the embedded digits (8x8, one channel) that
+finishes in minutes; on a GPU it is the paper's experiment (He et al. 2015, section 4.2):
+CIFAR-10, depths 20/32/44/56/110, SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1
+divided by 10 at 32k and 48k iterations, 64k iterations, ResNet-110 warmed up at 0.01.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every network of a study is trained and measured.
+
+    ``warmup_iterations`` at ``lr * 0.1`` apply to networks of at least ``warmup_min_depth``
+    layers (the paper's ResNet-110 rule). ``eval_every``: iterations between the points of the
+    error curves. ``plain_max_depth``: no plain twin deeper than this (None: every depth).
+    ``train_eval_samples``: training error is measured in evaluation mode,
+    without augmentation, on a fixed subset of at most this many training images.
+    """
+
+    data: str = "digits"
+    root: str | None = None
+    download: bool = False
+    augment: str = "auto"
+    val_fraction: float = 0.0
+    batch_size: int = 128
+    iterations: int = 1000
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = ()
+    warmup_iterations: int = 0
+    warmup_min_depth: int = 110
+    eval_every: int = 100
+    train_eval_samples: int = 10000
+    precision: str = "auto"
+    depths: tuple[int, ...] = (8, 20)
+    plain_max_depth: int | None = None
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.eval_every < 1 or self.batch_size < 1:
+            raise ValueError("iterations, eval_every and batch_size must be >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+        if list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"milestones {list(self.milestones)} must be increasing")
+        if not self.depths or not self.seeds:
+            raise ValueError("give at least one depth and one seed")
+
+    def warmup_for(self, depth: int) -> int:
+        return self.warmup_iterations if depth >= self.warmup_min_depth else 0
+
+    def eval_steps(self) -> list[int]:
+        """The iterations after which the curves are measured (the last one always included)."""
+        steps = list(range(self.eval_every, self.iterations, self.eval_every))
+        return steps + [self.iterations]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, changes: Mapping[str, Any]) -> "Recipe":
+        """A copy with ``changes`` (None values ignored); an unknown name is an error."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {unknown}; known: {sorted(known)}")
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **values)
+
+
+PAPER_CIFAR10 = Recipe(
+    data="cifar10", augment="cifar", batch_size=128, iterations=64000, lr=0.1, momentum=0.9,
+    weight_decay=1e-4, milestones=(32000, 48000), warmup_iterations=400, warmup_min_depth=110,
+    eval_every=1000, depths=(20, 32, 44, 56, 110), plain_max_depth=56, seeds=(0,),
+)
+
+# Tuned so that, on digits and 2 CPU cores, plain nets degrade with depth and residual nets
+# do not, for every seed tried (see the study's report for the figures).
+CPU_DIGITS = Recipe(
+    data="digits", augment="auto", batch_size=64, iterations=600, lr=0.1, momentum=0.9,
+    weight_decay=1e-4, milestones=(300, 450), eval_every=50, train_eval_samples=600, depths=(8, 20, 32), seeds=(0,),
+)
+
+# Gradients: a few depths, a short training (the measurement itself is one batch).
+GRADIENTS_CPU = Recipe(data="digits", batch_size=128, iterations=100, lr=0.1, eval_every=100,
+                       depths=(8, 20, 32, 56), seeds=(0,))
+GRADIENTS_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=2000, lr=0.1, eval_every=500,
+                       warmup_iterations=400, depths=(20, 32, 44, 56, 110), seeds=(0,))
+
+# Identity: trained networks to insert units into and to measure (Figure 7: 20 and 56 layers).
+IDENTITY_CPU = Recipe(data="digits", batch_size=64, iterations=300, lr=0.1, milestones=(225,), eval_every=100,
+                      depths=(8, 20), seeds=(0,))
+IDENTITY_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=16000, lr=0.1,
+                      milestones=(8000, 12000), eval_every=1000, warmup_iterations=400,
+                      depths=(20, 56, 110), plain_max_depth=56, seeds=(0,))
+
+# study -> device type -> default recipe (cuda: the paper's data and depths)
+STUDY_DEFAULTS: dict[str, dict[str, Recipe]] = {
+    "degradation": {"cpu": CPU_DIGITS, "cuda": PAPER_CIFAR10, "mps": CPU_DIGITS},
+    "gradients": {"cpu": GRADIENTS_CPU, "cuda": GRADIENTS_GPU, "mps": GRADIENTS_CPU},
+    "identity": {"cpu": IDENTITY_CPU, "cuda": IDENTITY_GPU, "mps": IDENTITY_CPU},
+}
+
+
+def default_recipe(study: str, device: torch.device | str) -> Recipe:
+    """The default recipe of ``study`` for a device type (cuda: the paper's setting on CIFAR-10)."""
+    if study not in STUDY_DEFAULTS:
+        raise ValueError(f"unknown study {study!r}; choose one of {sorted(STUDY_DEFAULTS)}")
+    kind = torch.device(device).type
+    table = STUDY_DEFAULTS[study]
+    if kind not in table:
+        raise ValueError(f"no default {study} recipe for device type {kind!r}; use one of {sorted(table)}")
+    return table[kind]
+
+
+__all__ = ["CPU_DIGITS", "PAPER_CIFAR10", "Recipe", "STUDY_DEFAULTS", "default_recipe"]

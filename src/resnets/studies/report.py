@@ -1,0 +1,117 @@
+"""Self-contained study reports: HTML with the plots embedded as base64 PNG, and a Markdown
+summary with the same tables. Plots are drawn on ``matplotlib.figure.Figure`` objects (no
+pyplot state, no display needed)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+    def __post_init__(self) -> None:
+        for row in self.rows:
+            if len(row) != len(self.headers):
+                raise ValueError(f"table row {row} has {len(row)} cells for {len(self.headers)} headers")
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    images: list[tuple[str, str]] = field(default_factory=list)  # (caption, base64 PNG)
+
+
+def figure_png_base64(fig: Figure, *, dpi: int = 110) -> str:
+    """A figure as a base64-encoded PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage (``-`` when missing)."""
+    return "-" if x is None or x != x else f"{100 * x:.{digits}f}"
+
+
+def environment(device: str, command: str) -> dict[str, str]:
+    """How the numbers were measured."""
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": command,
+        "device": device + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") and torch.cuda.is_available() else ""),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def markdown_table(table: Table) -> str:
+    lines = ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
+    "th{background:#eee}img{max-width:100%}figcaption{color:#555;font-size:90%}dl{font-size:90%;color:#444}"
+)
+
+
+def render_html(title: str, sections: list[Section], *, meta: dict[str, str]) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2>")
+        parts += [f"<p>{html.escape(t)}</p>" for t in s.text]
+        parts += [html_table(t) for t in s.tables]
+        parts += [f"<figure><img src=\"data:image/png;base64,{b64}\" alt=\"{html.escape(cap)}\">"
+                  f"<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, b64 in s.images]
+    parts.append("<h2>How this was measured</h2><dl>")
+    parts += [f"<dt>{html.escape(k)}</dt><dd><code>{html.escape(v)}</code></dd>" for k, v in meta.items()]
+    parts.append("</dl></body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str]) -> str:
+    parts = [f"# {title}", ""]
+    for s in sections:
+        parts += [f"## {s.title}", ""]
+        for t in s.text:
+            parts += [t, ""]
+        for t in s.tables:
+            parts += [markdown_table(t), ""]
+        if s.images:
+            parts += ["Plots: " + "; ".join(cap for cap, _ in s.images) + " (in report.html).", ""]
+    parts += ["## How this was measured", ""] + [f"- {k}: `{v}`" for k, v in meta.items()] + [""]
+    return "\n".join(parts)
+
+
+def write_report(out_dir: Path, *, title: str, sections: list[Section], meta: dict[str, str]) -> tuple[Path, Path]:
+    """``report.html`` and ``summary.md`` in ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "report.html", out_dir / "summary.md"
+    html_path.write_text(render_html(title, sections, meta=meta), encoding="utf-8")
+    md_path.write_text(render_markdown(title, sections, meta=meta), encoding="utf-8")
+    return html_path, md_path

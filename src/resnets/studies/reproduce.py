@@ -1,0 +1,47 @@
+"""``reproduce he2015-cifar10``: the paper's Table 6 and Figure 6 with the paper's recipe.
+
+Plain nets of 20/32/44/56 and residual nets of 20/32/44/56/110 layers (option A), trained
+on CIFAR-10 (the official batches, or any copy given as an image folder of train/ and test/
+class folders) for 64k iterations; the report sets the paper's test errors beside ours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resnets.studies.degradation import StudyOutput, run_degradation
+from resnets.studies.recipe import PAPER_CIFAR10, Recipe
+
+# He et al. 2015, Table 6: CIFAR-10 test error (%) of the residual nets (option A).
+PAPER_TEST_ERROR: dict[int, float] = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
+
+TITLE = "He et al. 2015 on CIFAR-10: Table 6 and Figure 6 reproduced"
+
+
+def he2015_recipe(*, data_dir: str | None, download: bool, depths: list[int] | None = None,
+                  iterations: int | None = None, seeds: list[int] | None = None) -> Recipe:
+    """The paper's recipe; ``iterations`` shortens it with the lr drops kept at 1/2 and 3/4 of the run
+    (the paper: 32k and 48k of 64k) and the warm-up capped at 1/160 of the run (400 of 64k)."""
+    data = {"data": "imagefolder", "root": data_dir, "download": False} if data_dir else \
+        {"data": "cifar10", "root": None, "download": download}
+    if data_dir and not Path(data_dir).is_dir():
+        raise FileNotFoundError(
+            f"--data {data_dir} is not a directory; give a CIFAR-10 image folder with train/ and test/ "
+            "sub-folders of class folders (e.g. unpack cifar10-jpeg.tar.gz), or leave --data out for the official set"
+        )
+    changes: dict[str, object] = {**data, "depths": depths, "seeds": seeds}
+    if iterations is not None:
+        total = PAPER_CIFAR10.iterations
+        changes.update({
+            "iterations": iterations,
+            "milestones": tuple(max(1, round(m * iterations / total)) for m in PAPER_CIFAR10.milestones),
+            "warmup_iterations": round(PAPER_CIFAR10.warmup_iterations * iterations / total),
+            "eval_every": max(1, min(PAPER_CIFAR10.eval_every, iterations // 20 or 1)),
+        })
+    return PAPER_CIFAR10.replace(changes)
+
+
+def reproduce_he2015(recipe: Recipe, *, out_dir: Path, device: str, workers: int | None, quiet: bool,
+                     command: str) -> StudyOutput:
+    return run_degradation(recipe, out_dir=out_dir, device=device, workers=workers, quiet=quiet, command=command,
+                           reference=PAPER_TEST_ERROR, title=TITLE, study="reproduce-he2015-cifar10")

@@ -1,0 +1,144 @@
+"""Train one network of a study under a :class:`Recipe`, measuring error curves as it goes.
+
+The training engine's :func:`resnets.train.fit` runs the steps, in chunks that end at each
+measuring point; between chunks the network is evaluated on a fixed subset of the training
+split (evaluation mode, no augmentation) and on the test split. The test split only draws the
+curves: nothing is chosen on it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from resnets.data import DataBundle, DataConfig, Loader, load_data
+from resnets.data.loader import TensorLoader
+from resnets.studies.nets import NetSpec, build_net
+from resnets.studies.recipe import Recipe
+from resnets.train import LoopConfig, NonFiniteLossError, OptimConfig, ScheduleConfig, evaluate, fit
+from resnets.train import make_runtime, resolve_schedule
+from resnets.train.optim import build_optimizer
+from resnets.train.runtime import Runtime, seed_everything
+from resnets.train.state import TrainState
+
+FINAL_TRAIN_EVAL_SAMPLES = 50_000  # the final training error: the whole split (CIFAR-10's 50k)
+
+
+@dataclass
+class Prepared:
+    """A network ready to train: its data, runtime and training state."""
+
+    bundle: DataBundle
+    runtime: Runtime
+    state: TrainState
+    train_eval: Loader  # the curves' (subset of the) training split
+    train_final: Loader  # the whole training split, for the final figure
+
+
+def load_study_data(recipe: Recipe, *, seed: int, device: torch.device) -> DataBundle:
+    cfg = DataConfig(
+        name=recipe.data, root=recipe.root, download=recipe.download, augment=recipe.augment,
+        batch_size=recipe.batch_size, val_fraction=recipe.val_fraction, seed=seed, decode_cache=True,
+    )
+    return load_data(cfg, device=device)
+
+
+def train_eval_loader(bundle: DataBundle, *, max_samples: int, batch_size: int) -> Loader:
+    """The training split in evaluation mode (fixed subset, no augmentation); when the
+    training loader streams files, the training loader itself (augmented) is used."""
+    train = bundle.train
+    if not isinstance(train, TensorLoader):
+        return train
+    n = int(train.images.shape[0])
+    idx = np.linspace(0, n - 1, num=min(n, max_samples)).round().astype(np.int64)
+    pick = torch.from_numpy(idx).to(train.images.device)
+    return TensorLoader(
+        train.images.index_select(0, pick), train.labels.index_select(0, pick), batch_size=batch_size,
+        train=False, pipeline=train.pipeline, device=train.device, seed=train.seed,
+    )
+
+
+def prepare(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> Prepared:
+    """Data, network, optimizer and schedule of ``spec``, seeded by ``spec.seed``."""
+    loop = LoopConfig(iterations=recipe.iterations, precision=recipe.precision, tensorboard=False)
+    runtime = make_runtime(loop, device=device)
+    seed_everything(spec.seed)
+    bundle = load_study_data(recipe, seed=spec.seed, device=runtime.device)
+    model = build_net(depth=spec.depth, kind=spec.kind, num_classes=bundle.num_classes, in_chans=bundle.in_chans,
+                      image_size=bundle.image_size).to(runtime.device)
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optim = OptimConfig(name="sgd", lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    sched = ScheduleConfig(name="multistep", unit="iter", milestones=[float(m) for m in recipe.milestones],
+                           warmup=float(recipe.warmup_for(spec.depth)), warmup_mode="constant", warmup_factor=0.1)
+    steps_per_epoch = len(bundle.train)
+    state = TrainState(
+        model=model, step_model=model, optimizer=build_optimizer(model, optim, device=runtime.device),
+        schedule=resolve_schedule(sched, base_lr=recipe.lr, steps_per_epoch=steps_per_epoch,
+                                  total_steps=recipe.iterations),
+        steps_per_epoch=steps_per_epoch,
+    )
+    eval_batch = max(256, recipe.batch_size)
+    train_eval = train_eval_loader(bundle, max_samples=recipe.train_eval_samples, batch_size=eval_batch)
+    train_final = train_eval_loader(bundle, max_samples=FINAL_TRAIN_EVAL_SAMPLES, batch_size=eval_batch)
+    return Prepared(bundle=bundle, runtime=runtime, state=state, train_eval=train_eval, train_final=train_final)
+
+
+def _errors(p: Prepared, *, final: bool = False) -> tuple[float, float]:
+    """(training error, test error) of the network as it is now; ``final``: on the whole training split."""
+    model = p.state.model
+    train = 1.0 - evaluate(model, p.train_final if final else p.train_eval, runtime=p.runtime)["acc"]
+    test = 1.0 - evaluate(model, p.bundle.test, runtime=p.runtime)["acc"] if p.bundle.test is not None else math.nan
+    return train, test
+
+
+def train_chunks(p: Prepared, recipe: Recipe, *, curve: dict[str, list[float]]) -> int | None:
+    """Train to the end, appending one point per measuring step to ``curve``;
+    returns the step at which the loss stopped being finite (None when it never did)."""
+    loop = LoopConfig(iterations=recipe.iterations, eval_every=recipe.eval_every, log_every=recipe.eval_every,
+                      precision=recipe.precision, tensorboard=False)
+    loss_fn = nn.CrossEntropyLoss()
+    for stop in recipe.eval_steps():
+        try:
+            out = fit(p.state, train=p.bundle.train, val=None, loop=loop, loss_fn=loss_fn, grad_clip=None,
+                      runtime=p.runtime, log=None, metadata={}, quiet=True, stop_after=stop)
+        except NonFiniteLossError as exc:
+            return exc.step
+        train_err, test_err = _errors(p)
+        window = out.evals[-1] if out.evals else {"train_acc": math.nan, "train_loss": math.nan, "lr": math.nan}
+        curve["step"].append(p.state.step)
+        curve["train_error"].append(train_err)
+        curve["test_error"].append(test_err)
+        curve["running_train_error"].append(1.0 - window["train_acc"])
+        curve["train_loss"].append(window["train_loss"])
+        curve["lr"].append(window["lr"])
+    return None
+
+
+def train_model(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> tuple[Prepared, dict[str, Any]]:
+    """Train ``spec`` under ``recipe``; the trained network (in ``Prepared.state.model``) and a
+    JSON-ready result with its curves and final errors."""
+    started = time.perf_counter()
+    p = prepare(spec, recipe, device=device)
+    curve: dict[str, list[float]] = {k: [] for k in
+                                     ("step", "train_error", "test_error", "running_train_error", "train_loss", "lr")}
+    diverged = train_chunks(p, recipe, curve=curve)
+    train_err, test_err = _errors(p, final=True)
+    return p, {
+        "key": spec.key, "kind": spec.kind, "depth": spec.depth, "seed": spec.seed,
+        "params": sum(q.numel() for q in p.state.model.parameters()),
+        "steps": p.state.step, "diverged_at": diverged,
+        "train_error": train_err, "test_error": test_err,
+        "curve": curve, "elapsed_s": round(time.perf_counter() - started, 2), "device": str(p.runtime.device),
+    }
+
+
+def train_network(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> dict[str, Any]:
+    """Train ``spec`` under ``recipe``; a JSON-ready result with its curves and final errors."""
+    return train_model(spec, recipe, device=device)[1]

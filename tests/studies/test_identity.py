@@ -1,0 +1,70 @@
+"""The identity study: zeroed branches are exact identities; inserted units; branch sizes."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from resnets.studies.identity import branch_ratios, insertion, response_stds, run_identity, zeroed_branch_error
+from resnets.studies.nets import build_net
+from resnets.studies.recipe import Recipe
+
+
+def _trained_like(depth: int) -> nn.Module:
+    """A residual net whose weights and BN statistics have moved away from their initial values."""
+    torch.manual_seed(0)
+    net = build_net(depth=depth, kind="residual", num_classes=10, in_chans=1, image_size=8)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))  # (N, C, H, W), (N,)
+    for _ in range(8):
+        loss = nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def test_zeroed_branch_is_the_identity_to_float_precision():
+    net = _trained_like(14)
+    errors = zeroed_branch_error(net, torch.randn(32, 1, 8, 8))
+    assert len(errors) == 6  # every unit, the two with option-A shortcuts included
+    assert max(errors) <= 1e-6
+
+
+def test_branch_that_is_not_zeroed_is_not_the_identity():
+    """The measurement can fail: an intact branch differs from its shortcut."""
+    net = _trained_like(8)
+    ratios = branch_ratios(net, torch.randn(32, 1, 8, 8))
+    assert len(ratios) == 3 and min(ratios) > 1e-3
+
+
+def test_zero_init_residual_units_keep_outputs_plain_units_do_not():
+    net = _trained_like(8)
+    x, y = torch.randn(48, 1, 8, 8), torch.randint(0, 10, (48,))
+    result = insertion(net, x, y, k=3)
+    assert result["zero_residual_max_diff"] <= 1e-6
+    assert result["zero_residual_accuracy"] == result["accuracy"]
+    assert result["plain_max_diff"] > 0.1 * result["logit_scale"]
+    # the original network is untouched by the insertions
+    assert len(net.units()) == 3
+
+
+def test_response_stds_one_per_bn_layer():
+    net = _trained_like(8)
+    stds = response_stds(net, torch.randn(16, 1, 8, 8))
+    assert len(stds) == sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 7
+    assert all(s > 0 for s in stds)
+
+
+def test_identity_study_reports_its_measurements(tmp_path):
+    recipe = Recipe(data="digits", batch_size=32, iterations=3, eval_every=3, depths=(8,), seeds=(0,))
+    out = run_identity(recipe, k=2, out_dir=tmp_path, workers=1, quiet=True)
+    saved = json.loads((tmp_path / "nets" / "residual-8-s0.json").read_text())
+    assert saved["zeroed_branch_max_error"] <= 1e-6
+    assert saved["insertion"]["zero_residual_max_diff"] <= 1e-6
+    assert saved["insertion"]["plain_max_diff"] > 0.1 * saved["insertion"]["logit_scale"]
+    html = out["report"].read_text()
+    assert html.count('<img src="data:image/png;base64,') == 2
+    assert f"{saved['zeroed_branch_max_error']:.2g}" in out["summary"].read_text()
