@@ -21,6 +21,8 @@ from resnets.train.checkpoint import load_checkpoint, save_checkpoint
 
 from robust_helpers import tiny_recipe, write_recipe
 
+pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the crafted pickles
+
 
 class _RunsCode:
     """Unpickling this runs a shell command that creates ``marker``."""
