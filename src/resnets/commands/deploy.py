@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]:
     """The trained model, its (C, H, W) input size and its weights file."""
-    from resnets.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.model import model_from_metadata
 
     weights_path = resolve_checkpoint(path)
@@ -69,7 +69,7 @@ def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]
             "export bare weights with --model NAME --weights FILE"
         )
     model = model_from_metadata(ckpt.metadata)
-    model.load_state_dict(ckpt.weights)
+    apply_weights(model, ckpt, path=weights_path)
     side = int(ckpt.metadata.get("image_size", "0")) or model.default_input_size[1]
     return model, (model.in_chans, side, side), weights_path
 
