@@ -39,9 +39,12 @@ def test_plain_spread_grows_with_depth():
 
 
 def test_gradient_effect_compares_the_deepest_pair():
-    rows = [{"kind": k, "depth": d, "init_ratio": r, "trained_ratio": 1.0}
+    rows = [{"kind": k, "depth": d, "init_ratio": r, "trained_ratio": 2.0}
             for k, d, r in (("plain", 8, 10.0), ("plain", 32, 1000.0), ("residual", 32, 100.0), ("residual", 8, 1e5))]
     eff = gradient_effect(rows)
     assert eff["depth"] == 32
     assert eff["init"]["plain_spread"] == pytest.approx(3.0) and eff["init"]["residual_spread"] == pytest.approx(2.0)
     assert eff["init"]["residual_better"] and not eff["trained"]["residual_better"]
+    trend = eff["init"]["ratio_trend"]
+    assert trend["plain"]["shallow"] == pytest.approx(10.0) and trend["plain"]["deep"] == pytest.approx(1000.0)
+    assert trend["residual"]["deep"] == pytest.approx(100.0)

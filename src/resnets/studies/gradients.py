@@ -146,16 +146,24 @@ def gradient_rows(results: dict[str, Result]) -> list[dict[str, Any]]:
 
 
 def gradient_effect(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """At the deepest depth, per phase: does the residual net keep the gradient scale across its
-    layers better (smaller |log10 first/last|) than the plain net of the same depth?"""
-    deepest = max(r["depth"] for r in rows)
-    out: dict[str, Any] = {"depth": deepest}
+    """Per phase: at the deepest depth, does the residual net keep the gradient scale across its
+    layers better (smaller |log10 first/last|) than the plain net? And per kind, how the
+    first/last ratio moves from the shallowest to the deepest net (means over seeds)."""
+    deepest, shallowest = max(r["depth"] for r in rows), min(r["depth"] for r in rows)
+    out: dict[str, Any] = {"depth": deepest, "shallow_depth": shallowest}
+
+    def mean_ratio(kind: str, depth: int, phase: str) -> float | None:
+        values = [math.log10(r[f"{phase}_ratio"]) for r in rows if r["kind"] == kind and r["depth"] == depth]
+        return 10 ** (sum(values) / len(values)) if values else None
+
     for phase in PHASES:
-        spread = {k: [abs(math.log10(r[f"{phase}_ratio"])) for r in rows if r["kind"] == k and r["depth"] == deepest]
-                  for k in ("plain", "residual")}
-        if spread["plain"] and spread["residual"]:
-            p, q = sum(spread["plain"]) / len(spread["plain"]), sum(spread["residual"]) / len(spread["residual"])
-            out[phase] = {"plain_spread": p, "residual_spread": q, "residual_better": q < p}
+        p, q = mean_ratio("plain", deepest, phase), mean_ratio("residual", deepest, phase)
+        if p is None or q is None:
+            continue
+        trend = {kind: (mean_ratio(kind, shallowest, phase), mean_ratio(kind, deepest, phase)) for kind in ("plain", "residual")}
+        out[phase] = {"plain_spread": abs(math.log10(p)), "residual_spread": abs(math.log10(q)),
+                      "residual_better": abs(math.log10(q)) < abs(math.log10(p)),
+                      "ratio_trend": {k: {"shallow": a, "deep": b} for k, (a, b) in trend.items()}}
     return out
 
 
@@ -199,7 +207,15 @@ def run_gradients(recipe: Recipe, *, out_dir: Path, device: str = "cpu", workers
 def effect_sentence(eff: dict[str, Any], phase: str) -> str:
     e = eff[phase]
     verdict = "keeps" if e["residual_better"] else "does NOT keep"
-    return (f"{PHASES[phase].capitalize()}, depth {eff['depth']}: the first layer's gradient differs from the "
+    text = (f"{PHASES[phase].capitalize()}, depth {eff['depth']}: the first layer's RMS gradient differs from the "
             f"last layer's by {e['plain_spread']:.2f} orders of magnitude in the plain net and "
             f"{e['residual_spread']:.2f} in the residual net: the residual net {verdict} the gradient scale "
             "across its layers better.")
+    moves = []
+    for kind, t in e["ratio_trend"].items():
+        if t["shallow"] is not None and t["deep"] is not None and eff["shallow_depth"] != eff["depth"]:
+            way = "falls" if t["deep"] < t["shallow"] else "rises"
+            moves.append(f"{kind}: {way} from {t['shallow']:.3g} to {t['deep']:.3g}")
+    if moves:
+        text += (f" First/last ratio from depth {eff['shallow_depth']} to {eff['depth']}: " + "; ".join(moves) + ".")
+    return text

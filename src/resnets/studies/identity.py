@@ -147,10 +147,6 @@ def identity_task(task: tuple[NetSpec, Recipe, int], device: str) -> Result:
     return out
 
 
-def is_finite(v: float) -> bool:
-    return not (math.isnan(v) or math.isinf(v))
-
-
 # -- the study: run, plot, report ----------------------------------------------------------
 
 TITLE = "Identity: a residual block can fall back to the identity"

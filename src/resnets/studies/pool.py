@@ -116,12 +116,16 @@ def _run_pool(todo: list[tuple[str, Any]], *, fn: TaskFn, workers: int, device: 
               finish: Callable[[str, Result], None]) -> None:
     threads = 1 if torch.device(device).type == "cpu" else None
     ctx = multiprocessing.get_context("spawn")  # safe with CUDA and with torch's thread pools
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        futures: dict[Future[Result], str] = {pool.submit(_run_one, fn, task, device, threads): key for key, task in todo}
-        try:
-            for future in as_completed(futures):
-                finish(futures[future], future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
+    futures: dict[Future[Result], str] = {pool.submit(_run_one, fn, task, device, threads): key for key, task in todo}
+    try:
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    except BaseException:
+        # interrupted or a network failed: stop the others now (finished results are saved)
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        raise
+    pool.shutdown(wait=True)
