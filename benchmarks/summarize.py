@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 
@@ -19,9 +20,9 @@ def _mib(value: int | None) -> str:
 
 def rows(paths: list[str]) -> list[str]:
     out = [
-        "| run | model | batch | px | layout | data | workload | ours img/s | theirs img/s | ratio | "
+        "| run | model | batch | px | layout | data | workload | ours img/s | theirs img/s | ratio | paired ratio | "
         "ours / theirs peak MiB | load avg (start / end) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in paths:
         r = load_json(path)
@@ -31,9 +32,10 @@ def rows(paths: list[str]) -> list[str]:
         load = f"{env['load_average'][0]} / {env['load_average_end'][0]}" if env.get("load_average") else "n/a"
         for workload, w in r["results"].items():
             o, t = w["ours"], w["theirs"]
+            paired = statistics.median(a / b for a, b in zip(o["samples"], t["samples"]))
             out.append(
                 f"| {Path(path).stem} | {cfg['model']} | {cfg['batch']} | {r['image_size']} | {layout} | {data} | "
-                f"{workload} | {o['img_per_s']:.1f} | {t['img_per_s']:.1f} | **{w['ratio']:.2f}** | "
+                f"{workload} | {o['img_per_s']:.1f} | {t['img_per_s']:.1f} | **{w['ratio']:.2f}** | {paired:.2f} | "
                 f"{_mib(o['peak_memory_bytes'])} / {_mib(t['peak_memory_bytes'])} | {load} |"
             )
     return out

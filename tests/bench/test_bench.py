@@ -11,12 +11,6 @@ from resnets.bench import BenchConfig, format_text, load_json, run_bench, save_j
 from resnets.bench.memory import NOT_MEASURED_CPU
 from resnets.cli import main
 
-TINY = dict(model="resnet20", device="cpu", batch=4, warmup=1, reps=2, steps=1, threads=1)
-
-
-@pytest.fixture(scope="module")
-def result() -> dict:
-    return run_bench(BenchConfig(**TINY))
 
 
 def test_both_workloads_have_positive_throughputs(result: dict) -> None:
@@ -33,6 +27,8 @@ def test_both_workloads_have_positive_throughputs(result: dict) -> None:
 def test_ratio_is_ours_over_theirs(result: dict) -> None:
     for workload in result["results"].values():
         assert workload["ratio"] == pytest.approx(workload["ours"]["img_per_s"] / workload["theirs"]["img_per_s"])
+        per_rep = [o / t for o, t in zip(workload["ours"]["samples"], workload["theirs"]["samples"])]
+        assert workload["paired_ratio"] == pytest.approx(statistics.median(per_rep))
 
 
 def test_memory_is_measured_or_explained(result: dict) -> None:
@@ -70,8 +66,8 @@ def test_load_json_rejects_other_files(tmp_path) -> None:
         load_json(tmp_path / "other.json")
 
 
-def test_engine_data_path_on_digits() -> None:
-    out = run_bench(BenchConfig(**{**TINY, "batch": 8}, data="digits", workloads=("train",), memory=False))
+def test_engine_data_path_on_digits(tiny: dict) -> None:
+    out = run_bench(BenchConfig(**{**tiny, "batch": 8}, data="digits", workloads=("train",), memory=False))
     assert set(out["results"]) == {"train"}
     assert "engine's loader for digits" in out["batches"]
     assert out["image_size"] == 8

@@ -55,3 +55,18 @@ def test_config_rejects_unknown_choices() -> None:
         BenchConfig(precision="fp16")
     with pytest.raises(ValueError, match="compile"):
         BenchConfig(compile="yes")
+
+
+def test_cpu_peak_memory_sees_a_large_allocation() -> None:
+    from resnets.bench.memory import cpu_rss_supported, peak_cpu_bytes
+
+    if not cpu_rss_supported():
+        pytest.skip("no /proc peak-RSS reset on this OS")
+    size = 64 * 2**20
+
+    def allocate() -> None:
+        t = torch.ones(size // 4)  # 64 MiB of float32, touched
+        assert float(t[-1]) == 1.0
+
+    assert peak_cpu_bytes(allocate) >= 0.9 * size
+    assert peak_cpu_bytes(lambda: None) < 0.5 * size

@@ -13,9 +13,10 @@ SWITCH: tuple[str, ...] = ("auto", "on", "off")
 DATA: tuple[str, ...] = ("digits", "synthetic", "imagefolder")
 AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
-# channels_last on the CPU: measured on this project's CPU runs (benchmarks/RESULTS.md), where
-# NCHW was faster for training in fp32; on CUDA channels_last is the default.
-CPU_CHANNELS_LAST = False
+# channels_last on the CPU: faster than NCHW for our models in fp32 on the project's CPU runs
+# (1.08-1.24x for resnet18/50/20, training and inference: benchmarks/RESULTS.md,
+# benchmarks/cpu_layout.py); on CUDA channels_last is the default anyway.
+CPU_CHANNELS_LAST = True
 
 
 @dataclass

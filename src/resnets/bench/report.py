@@ -37,7 +37,8 @@ def format_text(result: dict[str, Any]) -> str:
                 f"spread {100 * s['spread']:.0f}%)  peak memory {_mib(s['peak_memory_bytes'])}"
             )
             lines.append(f"         {s['description']}")
-        lines.append(f"  ratio ours/theirs: {r['ratio']:.3f}")
+        paired = f" (median of per-repetition ratios: {r['paired_ratio']:.3f})" if "paired_ratio" in r else ""
+        lines.append(f"  ratio ours/theirs: {r['ratio']:.3f}{paired}")
     for note in result.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -8,13 +8,15 @@ The dict is plain JSON (see :mod:`resnets.bench.report`)::
 
 Each side holds ``img_per_s`` (the median over repetitions), ``samples`` (every
 repetition), ``min``/``max``/``spread``, ``peak_memory_bytes`` (None where not measured) and
-``description`` (exactly what ran). ``ratio`` is ours / theirs of the medians.
+``description`` (exactly what ran). ``ratio`` is ours / theirs of the medians;
+``paired_ratio`` the median of the per-repetition ratios (robust to a drifting machine load).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import statistics
 from typing import Any
 
 import torch
@@ -87,6 +89,8 @@ def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: l
             "description": descriptions[name],
         }
     out["ratio"] = out["ours"]["img_per_s"] / out["theirs"]["img_per_s"]
+    # each repetition's two timings are adjacent in time: their ratio cancels slow drifts of a shared machine
+    out["paired_ratio"] = statistics.median(o / t for o, t in zip(rates["ours"], rates["theirs"]))
     return out
 
 

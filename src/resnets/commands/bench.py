@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: train, infer (default: both)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA, fp32 on CPU")
     p.add_argument("--channels-last", default="auto", choices=SWITCH,
-                   help="NHWC memory format for both sides (auto: on CUDA; on the CPU the measured faster default)")
+                   help="NHWC memory format for both sides (auto: on, the measured faster layout on CUDA and CPU)")
     p.add_argument("--compile", nargs="?", const="both", default="off", choices=COMPILE,
                    help="torch.compile: bare --compile = both sides; 'ours' compiles ours only")
     p.add_argument("--graphs", default="auto", choices=SWITCH, help="CUDA graphs for our steps (auto: on CUDA)")
