@@ -59,7 +59,8 @@ def test_response_stds_one_per_bn_layer():
 
 
 def test_identity_study_reports_its_measurements(tmp_path):
-    recipe = Recipe(data="digits", batch_size=32, iterations=3, eval_every=3, depths=(8,), seeds=(0,))
+    recipe = Recipe(data="digits", batch_size=32, iterations=3, eval_every=3, train_eval_samples=100,
+                    final_train_eval_samples=100, depths=(8,), seeds=(0,))
     out = run_identity(recipe, k=2, out_dir=tmp_path, workers=1, quiet=True)
     saved = json.loads((tmp_path / "nets" / "residual-8-s0.json").read_text())
     assert saved["zeroed_branch_max_error"] <= 1e-6

@@ -205,17 +205,17 @@ def run_gradients(recipe: Recipe, *, out_dir: Path, device: str = "cpu", workers
 
 
 def effect_sentence(eff: dict[str, Any], phase: str) -> str:
+    """How the first layer's gradient, relative to the last layer's, moves with depth; then the spread."""
     e = eff[phase]
-    verdict = "keeps" if e["residual_better"] else "does NOT keep"
-    text = (f"{PHASES[phase].capitalize()}, depth {eff['depth']}: the first layer's RMS gradient differs from the "
-            f"last layer's by {e['plain_spread']:.2f} orders of magnitude in the plain net and "
-            f"{e['residual_spread']:.2f} in the residual net: the residual net {verdict} the gradient scale "
-            "across its layers better.")
     moves = []
     for kind, t in e["ratio_trend"].items():
         if t["shallow"] is not None and t["deep"] is not None and eff["shallow_depth"] != eff["depth"]:
-            way = "falls" if t["deep"] < t["shallow"] else "rises"
-            moves.append(f"{kind}: {way} from {t['shallow']:.3g} to {t['deep']:.3g}")
+            change = math.log10(t["deep"] / t["shallow"])
+            way = "shrinks" if change < 0 else "grows"
+            moves.append(f"{kind}: {way} by {abs(change):.2f} orders of magnitude ({t['shallow']:.3g} -> {t['deep']:.3g})")
+    text = f"{PHASES[phase].capitalize()}: "
     if moves:
-        text += (f" First/last ratio from depth {eff['shallow_depth']} to {eff['depth']}: " + "; ".join(moves) + ".")
-    return text
+        text += (f"from depth {eff['shallow_depth']} to {eff['depth']}, the first layer's RMS gradient relative to "
+                 "the last layer's: " + "; ".join(moves) + ". ")
+    return text + (f"At depth {eff['depth']} the two differ by {e['plain_spread']:.2f} orders of magnitude in the "
+                   f"plain net and {e['residual_spread']:.2f} in the residual net.")

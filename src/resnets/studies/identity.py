@@ -230,9 +230,9 @@ def run_identity(recipe: Recipe, *, k: int, out_dir: Path, device: str = "cpu", 
     write_json(out_dir / "results.json", {"rows": rows, "recipe": recipe.to_dict(), "k": k})
     res = [r for r in rows if r["kind"] == "residual"]
     ident = Table(
-        headers=["network", "seed", "zeroed branch: max |unit(x) - x|", "accuracy %",
+        headers=["network", "seed", "zeroed branch: max abs(unit(x) - x)", "accuracy %",
                  f"+{k} zero-init residual: acc % / max diff", f"+{k} fresh plain: acc % / max diff",
-                 "mean ||F(x)||/||x||"],
+                 "mean norm(F(x)) / norm(x)"],
         rows=[[f"residual-{r['depth']}", str(r["seed"]), f"{r['zeroed_branch_max_error']:.2g}", pct(r["accuracy"]),
                f"{pct(r['zero_residual_accuracy'])} / {r['zero_residual_max_diff']:.2g}",
                f"{pct(r['plain_accuracy'])} / {r['plain_max_diff']:.3g}", f"{r['mean_branch_ratio']:.3f}"]

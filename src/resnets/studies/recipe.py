@@ -24,7 +24,7 @@ class Recipe:
     error curves. ``plain_max_depth``: no plain twin deeper than this (None: every depth).
     ``train_eval_samples``: the curves' training error is measured in evaluation mode, without
     augmentation, on a fixed subset of at most this many training images; the final training
-    error (the table) on the whole training split.
+    error (the table) on at most ``final_train_eval_samples`` of them (the default: all of CIFAR-10's).
     """
 
     data: str = "digits"
@@ -42,6 +42,7 @@ class Recipe:
     warmup_min_depth: int = 110
     eval_every: int = 100
     train_eval_samples: int = 10000
+    final_train_eval_samples: int = 50000
     precision: str = "auto"
     depths: tuple[int, ...] = (8, 20)
     plain_max_depth: int | None = None
@@ -99,7 +100,7 @@ GRADIENTS_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iteratio
 
 # Identity: trained networks to insert units into and to measure (Figure 7: 20 and 56 layers).
 IDENTITY_CPU = Recipe(data="digits", batch_size=64, iterations=300, lr=0.1, milestones=(225,), eval_every=100,
-                      depths=(8, 20), seeds=(0,))
+                      depths=(8, 20, 32), seeds=(0,))
 IDENTITY_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=16000, lr=0.1,
                       milestones=(8000, 12000), eval_every=1000, warmup_iterations=400,
                       depths=(20, 56, 110), plain_max_depth=56, seeds=(0,))

@@ -27,8 +27,6 @@ from resnets.train.optim import build_optimizer
 from resnets.train.runtime import Runtime, seed_everything
 from resnets.train.state import TrainState
 
-FINAL_TRAIN_EVAL_SAMPLES = 50_000  # the final training error: the whole split (CIFAR-10's 50k)
-
 
 @dataclass
 class Prepared:
@@ -86,7 +84,7 @@ def prepare(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> Pre
     )
     eval_batch = max(256, recipe.batch_size)
     train_eval = train_eval_loader(bundle, max_samples=recipe.train_eval_samples, batch_size=eval_batch)
-    train_final = train_eval_loader(bundle, max_samples=FINAL_TRAIN_EVAL_SAMPLES, batch_size=eval_batch)
+    train_final = train_eval_loader(bundle, max_samples=recipe.final_train_eval_samples, batch_size=eval_batch)
     return Prepared(bundle=bundle, runtime=runtime, state=state, train_eval=train_eval, train_final=train_final)
 
 
