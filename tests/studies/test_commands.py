@@ -73,5 +73,6 @@ def test_cuda_selects_the_papers_defaults():
 def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["study", "degradation", "--depths", "9", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "6n+2" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything is written
     assert main(["reproduce", "he2015-cifar10", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "not a directory" in capsys.readouterr().err

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import torch
 
+from resnets.studies.nets import check_depth
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -57,6 +59,8 @@ class Recipe:
             raise ValueError(f"milestones {list(self.milestones)} must be increasing")
         if not self.depths or not self.seeds:
             raise ValueError("give at least one depth and one seed")
+        for depth in self.depths:
+            check_depth(depth)
 
     def warmup_for(self, depth: int) -> int:
         return self.warmup_iterations if depth >= self.warmup_min_depth else 0
