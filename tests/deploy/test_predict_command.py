@@ -36,3 +36,23 @@ def test_predict_command_runs_the_folded_model(tmp_path, capsys, monkeypatch) ->
         got = {t["label"]: t["prob"] for t in row["topk"]}
         assert got == {c: got[c] for c in classes}
         np.testing.assert_allclose([got[c] for c in classes], p.numpy(), atol=1e-5)
+
+
+def test_predict_reports_and_skips_unreadable_images(tmp_path, capsys) -> None:
+    """A corrupt or missing image is named on stderr and skipped; the others are still predicted."""
+    run_dir, _ = write_train_checkpoint(tmp_path / "run")
+    good = []
+    for i in range(3):
+        path = tmp_path / f"ok{i}.png"
+        Image.fromarray(np.full((16, 16), 40 * i, dtype=np.uint8), mode="L").save(path)
+        good.append(str(path))
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"not an image")
+    missing = tmp_path / "missing.png"
+    args = [good[0], str(corrupt), good[1], str(missing), good[2]]
+    code = main(["predict", *args, "--checkpoint", str(run_dir), "--topk", "2", "--batch-size", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert [row["image"] for row in json.loads(captured.out)] == good
+    assert "corrupt.png" in captured.err and "missing.png" in captured.err
+    assert len(captured.err.strip().splitlines()) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -66,17 +66,48 @@ def _open(path: str) -> Image.Image:
         raise ValueError(f"cannot read image {path} ({exc}); give PNG/JPEG files") from None
 
 
+def _load_batch(
+    predictor: Predictor, paths: Sequence[str], on_error: Callable[[str, str], None] | None
+) -> tuple[list[str], list[torch.Tensor]]:
+    """Decode and transform ``paths``; unreadable images go to ``on_error`` (or raise without one)."""
+    kept: list[str] = []
+    tensors: list[torch.Tensor] = []
+    for path in paths:
+        try:
+            tensors.append(predictor.transform(_open(path)))  # (C, H, W)
+        except (FileNotFoundError, ValueError) as exc:
+            if on_error is None:
+                raise
+            on_error(path, str(exc))
+            continue
+        kept.append(path)
+    return kept, tensors
+
+
 @torch.no_grad()
 def predict(
-    predictor: Predictor, paths: Sequence[str | Path], *, topk: int = 5, batch_size: int = 64
+    predictor: Predictor,
+    paths: Sequence[str | Path],
+    *,
+    topk: int = 5,
+    batch_size: int = 64,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> list[Prediction]:
-    """Top-k labels with probabilities for each image, computed in batches."""
+    """Top-k labels with probabilities for each image, computed in batches.
+
+    Without ``on_error`` an unreadable image raises; with it, the image is reported there
+    and skipped, and the others are still predicted.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     k = max(1, min(topk, len(predictor.classes)))
     out: list[Prediction] = []
     names = [str(p) for p in paths]
     for i in range(0, len(names), batch_size):
-        chunk = names[i : i + batch_size]
-        x = torch.stack([predictor.transform(_open(p)) for p in chunk]).to(predictor.device)  # (N, C, H, W)
+        chunk, tensors = _load_batch(predictor, names[i : i + batch_size], on_error)
+        if not chunk:
+            continue
+        x = torch.stack(tensors).to(predictor.device)  # (N, C, H, W)
         probs = predictor.model(x).float().softmax(dim=1)  # (N, K)
         values, indices = probs.topk(k, dim=1)
         for path, vals, idxs in zip(chunk, values.tolist(), indices.tolist()):
