@@ -61,8 +61,9 @@ def test_weighted_layers_as_the_paper_counts(name, depth):
 def test_forward_backward_every_model(name):
     model = create_model(name, num_classes=7)
     # A 1202-layer plain net's gradients explode through training-mode BN at initialisation
-    # (NaN in the first layers) and vanish to zero in eval mode: the very failure the studies
-    # show. It is checked in eval mode, where gradients stay finite.
+    # (NaN in the first layers), and in eval mode its signal and gradients vanish (often to
+    # exact zeros): the very failure the studies show. It is checked in eval mode, for shape
+    # and finite gradients only.
     plain_1202 = name == "plain1202"
     model.train(not plain_1202)
     size = model.min_input_size if get_entry(name).family == "imagenet" else (8 if name in BIG else 16)
@@ -73,8 +74,8 @@ def test_forward_backward_every_model(name):
     out.logsumexp(1).sum().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert model.fc.weight.grad.abs().sum() > 0
     if not plain_1202:
+        assert model.fc.weight.grad.abs().sum() > 0
         assert model.conv1.weight.grad.abs().sum() > 0
 
 
