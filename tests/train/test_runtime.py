@@ -11,7 +11,7 @@ from train_helpers import tiny_recipe
 
 def test_auto_precision_and_memory_format_follow_the_device():
     cpu = make_runtime(LoopConfig(epochs=1), device="cpu")
-    assert cpu.autocast_dtype is None and cpu.channels_last is False
+    assert cpu.autocast_dtype is None and cpu.channels_last is True  # measured faster on the CPU too
     cuda = make_runtime(LoopConfig(epochs=1), device="cuda")
     assert cuda.autocast_dtype is torch.bfloat16 and cuda.channels_last is True
     forced = make_runtime(LoopConfig(epochs=1, precision="fp32", channels_last=False), device="cuda")

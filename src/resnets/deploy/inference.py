@@ -45,7 +45,7 @@ def inference_model(
 
     fold: merge BatchNorm into the convolutions (see :func:`resnets.deploy.fold_bn`).
     compile: ``torch.compile`` the network (first batches are slow while it compiles).
-    channels_last: NHWC layout (None: on CUDA only, where it is faster).
+    channels_last: NHWC layout (None: on CUDA and the CPU, where it is faster; see benchmarks/RESULTS.md).
     bf16: bf16 autocast (None: on CUDA devices that support bf16; CPU stays fp32).
     """
     dev = torch.device(device)
@@ -57,7 +57,7 @@ def inference_model(
     net = fold_bn(model) if fold else copy.deepcopy(model).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    use_cl = on_cuda if channels_last is None else channels_last
+    use_cl = dev.type in ("cuda", "cpu") if channels_last is None else channels_last
     net = net.to(dev, memory_format=torch.channels_last) if use_cl else net.to(dev)
     if bf16 is None:
         bf16 = on_cuda and torch.cuda.is_bf16_supported()
