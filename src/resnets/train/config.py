@@ -102,6 +102,8 @@ class LoopConfig:
     (null: torch's default; small nets on few shared cores often run fastest with 1).
     ``sync_bn``: under ``torchrun``, batch-norm statistics over the global batch rather than
     each process's (see docs/distributed.md); no effect in a single process.
+    ``cuda_graphs``: capture the whole training step (forward, backward, optimizer) as one CUDA
+    graph and replay it (single process, CUDA only; see resnets.train.fast.GraphedTrainStep).
     """
 
     epochs: int | None = None
@@ -121,6 +123,7 @@ class LoopConfig:
     tensorboard: bool = True
     threads: int | None = None
     sync_bn: bool = False
+    cuda_graphs: bool = False
 
 
 @dataclass

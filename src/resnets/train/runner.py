@@ -22,7 +22,8 @@ from resnets.train.configio import dump_config
 from resnets.train.distributed import (
     broadcast_object, broadcast_tensors, check_resume_batch, eval_module, sync_batchnorm, with_run_dir,
 )
-from resnets.train.engine import fit
+from resnets.train.engine import StepFn, fit
+from resnets.train.fast import engine_step_fn
 from resnets.train.evaluate import evaluate
 from resnets.train.model import model_from_config, options_json
 from resnets.train.finetune import freeze, load_finetune_source
@@ -154,6 +155,17 @@ def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: Ru
     return evaluate(eval_module(state.step_model, runtime), bundle.test, runtime=runtime), weights
 
 
+def _graphed_step(
+    cfg: TrainConfig, state: TrainState, bundle: DataBundle, runtime: Runtime, loss_fn: nn.Module
+) -> StepFn | None:
+    """The whole step as a CUDA graph when ``train.cuda_graphs`` asks for it (else None: eager)."""
+    if not cfg.train.cuda_graphs:
+        return None
+    sample = next(iter(bundle.train.epoch(0)))  # (x, y) of the loader's fixed batch shape
+    return engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=cfg.optim.grad_clip,
+                          sample_batch=sample, cuda_graphs=True)
+
+
 def run(
     cfg: TrainConfig,
     *,
@@ -166,6 +178,11 @@ def run(
     step with a resumable checkpoint, as an interruption would."""
     validate(cfg)
     runtime = runtime or make_runtime(cfg.train, device=device)
+    if cfg.train.cuda_graphs and runtime.device.type != "cuda":
+        raise ValueError(
+            f"train.cuda_graphs=true needs a CUDA device, but this run is on {runtime.device}; "
+            "set train.cuda_graphs=false"
+        )
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
     started = time.perf_counter()
@@ -176,12 +193,13 @@ def run(
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:
+            loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
             out = fit(
-                state, train=bundle.train, val=bundle.val, loop=cfg.train,
-                loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing),
+                state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=loss_fn,
                 grad_clip=cfg.optim.grad_clip, runtime=runtime, log=log,
                 metadata=checkpoint_metadata(cfg, bundle, state.model, world_size=runtime.world_size),
                 quiet=quiet, stop_after=stop_after,
+                step_fn=_graphed_step(cfg, state, bundle, runtime, loss_fn),
             )
             finished = state.step >= state.total_steps
             test, weights = _final_test(state, bundle, runtime, log) if finished else (None, "final")
