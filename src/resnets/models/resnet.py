@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint_sequential
+from torch.utils.checkpoint import checkpoint
 
 from resnets.models.blocks import BLOCKS, SHORTCUTS, count_weighted_layers, is_unit, make_shortcut
 
@@ -210,8 +210,12 @@ class ResNet(nn.Module):
 
     def _run_stage(self, stage: nn.Sequential, x: Tensor) -> Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled() and not torch.jit.is_scripting():
-            segments = max(1, math.ceil(math.sqrt(len(stage))))
-            return checkpoint_sequential(stage, segments, x, use_reentrant=False)
+            # segments of ~sqrt(n) units, every one recomputed in backward (the last one too,
+            # unlike checkpoint_sequential): only the segments' inputs are kept
+            size = max(1, math.ceil(math.sqrt(len(stage))))
+            for i in range(0, len(stage), size):
+                x = checkpoint(stage[i : i + size], x, use_reentrant=False)
+            return x
         return stage(x)
 
     def forward_stem(self, x: Tensor) -> Tensor:
