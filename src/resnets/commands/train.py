@@ -93,6 +93,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         parts.append(f"test acc {100 * result.test['acc']:.2f}% (loss {result.test['loss']:.4f})")
     print("; ".join(parts))
     print(f"run directory: {result.run_dir}")
+    if result.run_dir is not None:
+        shown = [("curves", "curves.png"), ("best checkpoint", "best.safetensors"), ("last checkpoint", "last.safetensors")]
+        for label, name in shown:
+            if (result.run_dir / name).exists():
+                print(f"  {label}: {result.run_dir / name}")
     return 0
 
 
