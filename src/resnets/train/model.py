@@ -7,7 +7,7 @@ import json
 
 from torch import nn
 
-from resnets.models import create_model
+from resnets.models import ModelOptions, create_model
 from resnets.train.config import ModelConfig
 from resnets.train.configio import from_dict
 
@@ -15,18 +15,10 @@ _SIZED = ("name", "num_classes", "in_chans")
 
 
 def model_from_config(m: ModelConfig, *, num_classes: int, in_chans: int) -> nn.Module:
-    """``create_model`` with every option of ``m`` passed explicitly."""
-    return create_model(
-        m.name,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        shortcut=m.shortcut,
-        variant=m.variant,
-        zero_init_last=m.zero_init_last,
-        drop_path_rate=m.drop_path_rate,
-        output_stride=m.output_stride,
-        grad_checkpointing=m.grad_checkpointing,
-    )
+    """``create_model`` with every model option of ``m`` (the fields of ``ModelOptions``), so the
+    two lists cannot drift apart: a field missing from ``ModelConfig`` fails here at once."""
+    options = {f.name: getattr(m, f.name) for f in dataclasses.fields(ModelOptions) if f.name not in _SIZED}
+    return create_model(m.name, num_classes=num_classes, in_chans=in_chans, **options)
 
 
 def options_json(m: ModelConfig) -> str:
