@@ -10,6 +10,7 @@ from resnets.bench import ReferenceCifarResNet, get_twin
 from resnets.bench.config import BenchConfig
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.workloads import Setup, Side, build_pair
+from resnets.runtime import Runtime
 
 
 def test_alternate_swaps_the_order_every_repetition() -> None:
@@ -42,7 +43,7 @@ def test_reference_cifar_rejects_bad_depth() -> None:
 
 def test_torchvision_twin_gets_our_weights() -> None:
     cfg = BenchConfig(model="resnet18", device="cpu")
-    setup = Setup(cfg=cfg, device=torch.device("cpu"), autocast_dtype=None, channels_last=False, graphs=False,
+    setup = Setup(cfg=cfg, runtime=Runtime(device=torch.device("cpu")), graphs=False,
                   train_batches=lambda: None, infer_batches=lambda: None, num_classes=7, in_chans=3)  # type: ignore[arg-type,return-value]
     ours, theirs = build_pair(setup, get_twin("resnet18"))
     x = torch.randn(2, 3, 64, 64)

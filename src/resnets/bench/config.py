@@ -6,17 +6,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from resnets.runtime import Runtime, available_device
+
 WORKLOADS: tuple[str, ...] = ("train", "infer")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 COMPILE: tuple[str, ...] = ("off", "both", "ours")
 SWITCH: tuple[str, ...] = ("auto", "on", "off")
 DATA: tuple[str, ...] = ("digits", "synthetic", "imagefolder")
-AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
-
-# channels_last on the CPU: faster than NCHW for our models in fp32 on the project's CPU runs
-# (1.08-1.24x for resnet18/50/20, training and inference: benchmarks/RESULTS.md,
-# benchmarks/cpu_layout.py); on CUDA channels_last is the default anyway.
-CPU_CHANNELS_LAST = True
 
 
 @dataclass
@@ -68,24 +64,11 @@ class BenchConfig:
                "data='imagefolder' needs the folder: pass data_root (--data imagefolder PATH)")
         _check(self.threads is None or self.threads >= 1, f"threads={self.threads} must be >= 1")
 
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dev = torch.device(self.device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available here; use --device cpu")
-        return dev
-
-    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
-        """bf16 autocast on CUDA, fp32 on the CPU, unless ``precision`` says otherwise."""
-        if self.precision == "auto":
-            return torch.bfloat16 if device.type == "cuda" else None
-        return AUTOCAST[self.precision]
-
-    def use_channels_last(self, device: torch.device) -> bool:
-        if self.channels_last == "auto":
-            return device.type == "cuda" or CPU_CHANNELS_LAST
-        return self.channels_last == "on"
+    def runtime(self) -> Runtime:
+        """Device, precision and layout with every "auto" resolved by the package's one policy
+        (:mod:`resnets.runtime`); a CUDA device where there is none is refused."""
+        return Runtime.resolve(device=available_device(self.device), precision=self.precision,
+                               channels_last=self.channels_last)
 
     def use_graphs(self, device: torch.device) -> bool:
         if self.graphs == "on" and device.type != "cuda":
@@ -98,4 +81,4 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(f"BenchConfig: {message}")
 
 
-__all__ = ["BenchConfig", "COMPILE", "CPU_CHANNELS_LAST", "DATA", "PRECISIONS", "SWITCH", "WORKLOADS"]
+__all__ = ["BenchConfig", "COMPILE", "DATA", "PRECISIONS", "SWITCH", "WORKLOADS"]

@@ -29,6 +29,7 @@ from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import Twin, get_twin
 from resnets.bench.workloads import Setup, build_side, build_sides
 from resnets.models import create_model
+from resnets.runtime import Runtime
 
 SCHEMA = 1
 
@@ -56,7 +57,7 @@ def _release(device: torch.device) -> None:
 def _memory(setup: Setup, twin: Twin, workload: str, *, name: str, notes: list[str]) -> int | None:
     """Peak memory of one side measured alone: its model built fresh, its optimizer state,
     graphs and compiled code, and two steps (the first allocates lazily created state)."""
-    device = setup.device
+    device = setup.runtime.device
     _release(device)
 
     def build_and_step() -> None:
@@ -73,7 +74,7 @@ def _memory(setup: Setup, twin: Twin, workload: str, *, name: str, notes: list[s
 
 def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str]) -> dict[str, Any]:
     sides = build_sides(setup, twin, workload)
-    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=setup.device)
+    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=setup.runtime.device)
     descriptions = {side.name: side.description for side in sides}
     del sides
     out: dict[str, Any] = {}
@@ -106,14 +107,13 @@ def _busy_note(env: dict[str, Any], device: torch.device) -> str | None:
             "and noisy; rerun when `uptime` shows a load below the core count")
 
 
-def resolve(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
+def resolve(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     """The choices ``auto`` left open, as they were made on this device."""
-    dtype = cfg.autocast_dtype(device)
     return {
-        "device": str(device),
-        "precision": "bf16 autocast" if dtype is torch.bfloat16 else "fp32",
-        "channels_last": cfg.use_channels_last(device),
-        "cuda_graphs": cfg.use_graphs(device),
+        "device": str(runtime.device),
+        "precision": "bf16 autocast" if runtime.autocast_dtype is torch.bfloat16 else "fp32",
+        "channels_last": runtime.channels_last,
+        "cuda_graphs": cfg.use_graphs(runtime.device),
         "compile": cfg.compile,
         "fold_bn": cfg.fold,
     }
@@ -121,26 +121,26 @@ def resolve(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Measure ``cfg`` and return the result dict (nothing printed, nothing written)."""
-    device = cfg.resolved_device()
+    runtime = cfg.runtime()
     threads_before = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
-        return _run(cfg, device)
+        return _run(cfg, runtime)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(cfg: BenchConfig, device: torch.device) -> dict[str, Any]:
+def _run(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
+    device = runtime.device
     twin = get_twin(cfg.model)
-    resolved = resolve(cfg, device)
+    resolved = resolve(cfg, runtime)
     env = environment(device)
     notes = list(cfg.notes)
     batches = _batches(cfg, device)
     setup = Setup(
-        cfg=cfg, device=device, autocast_dtype=cfg.autocast_dtype(device), channels_last=resolved["channels_last"],
-        graphs=resolved["cuda_graphs"], train_batches=batches.train, infer_batches=batches.infer,
+        cfg=cfg, runtime=runtime, graphs=resolved["cuda_graphs"], train_batches=batches.train, infer_batches=batches.infer,
         num_classes=batches.num_classes, in_chans=batches.in_chans,
     )
     if device.type == "cuda":

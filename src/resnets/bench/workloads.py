@@ -3,7 +3,6 @@ theirs (the twin in the plain loop everyone writes). Same batch, precision and m
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,7 +20,7 @@ from resnets.train.config import OptimConfig, ScheduleConfig
 from resnets.train.engine import train_step
 from resnets.train.fast import engine_step_fn
 from resnets.train.optim import build_optimizer, set_lr
-from resnets.train.runtime import Runtime
+from resnets.runtime import Runtime
 from resnets.train.schedule import lr_at, resolve_schedule
 from resnets.train.state import TrainState
 
@@ -40,9 +39,7 @@ class Setup:
     """What both sides share: device, precision, layout, batches, model sizes."""
 
     cfg: BenchConfig
-    device: torch.device
-    autocast_dtype: torch.dtype | None
-    channels_last: bool
+    runtime: Runtime  # device, precision and layout, resolved once
     graphs: bool
     train_batches: BatchFn
     infer_batches: BatchFn
@@ -55,17 +52,9 @@ class Setup:
     def compile_theirs(self) -> bool:
         return self.cfg.compile == "both"
 
-    def place(self, model: nn.Module) -> nn.Module:
-        model = model.to(self.device)
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
-
-    def autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
-    def prepare(self, x: Tensor) -> Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
 
 
 def _our_model(s: Setup) -> nn.Module:
@@ -77,11 +66,11 @@ def build_model(s: Setup, twin: Twin, *, name: str) -> nn.Module:
     """Our model ("ours") or its twin ("theirs"), untrained, on the device; the twin gets our
     weights where the state-dict keys match."""
     if name == "ours":
-        return s.place(_our_model(s))
+        return s.runtime.place(_our_model(s))
     theirs = twin.build(s.num_classes, s.in_chans)
     if twin.same_keys:
         theirs.load_state_dict(_our_model(s).state_dict(), strict=True)
-    return s.place(theirs)
+    return s.runtime.place(theirs)
 
 
 def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
@@ -89,8 +78,7 @@ def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
 
 
 def _mode(s: Setup, *, ours: bool) -> str:
-    parts = [str(s.autocast_dtype).replace("torch.", "") if s.autocast_dtype else "fp32",
-             "channels_last" if s.channels_last else "NCHW"]
+    parts = [s.runtime.precision_name, "channels_last" if s.runtime.channels_last else "NCHW"]
     if (s.compile_ours() if ours else s.compile_theirs()):
         parts.append("torch.compile")
     return ", ".join(parts)
@@ -105,7 +93,7 @@ def our_train_side(s: Setup, model: nn.Module) -> Side:
     schedule = resolve_schedule(ScheduleConfig(name="constant"), base_lr=LR, steps_per_epoch=1, total_steps=10**9)
     state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule, steps_per_epoch=1)
     state.set_train_mode()
-    runtime = Runtime(device=s.device, autocast_dtype=s.autocast_dtype, channels_last=s.channels_last)
+    runtime = s.runtime
     graphed = engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=None, sample_batch=s.train_batches(),
                              cuda_graphs=s.graphs)
 
@@ -131,9 +119,9 @@ def their_train_side(s: Setup, model: nn.Module, description: str) -> Side:
 
     def step() -> None:
         x, y = s.train_batches()
-        x = s.prepare(x)
+        x = s.runtime.prepare(x)
         optimizer.zero_grad(set_to_none=True)
-        with s.autocast():
+        with s.runtime.autocast():
             loss = F.cross_entropy(step_model(x), y)
         loss.backward()
         optimizer.step()
@@ -144,10 +132,10 @@ def their_train_side(s: Setup, model: nn.Module, description: str) -> Side:
 # -- inference ------------------------------------------------------------------------------------
 def our_infer_side(s: Setup, model: nn.Module) -> Side:
     """``resnets.deploy.inference_model``: BN folded, no grad, optionally compiled and graphed."""
-    if s.autocast_dtype is not None and s.device.type != "cuda":
+    if s.runtime.autocast_dtype is not None and s.device.type != "cuda":
         raise ValueError("bf16 inference is benchmarked on CUDA only; use --precision fp32 (or auto) on the CPU")
     net = inference_model(model, device=s.device, fold=s.cfg.fold, compile=s.compile_ours(),
-                          channels_last=s.channels_last, bf16=s.autocast_dtype is not None)
+                          channels_last=s.runtime.channels_last, bf16=s.runtime.autocast_dtype is not None)
     run: Callable[[Tensor], Tensor] = net
     if s.graphs:
         run = GraphedForward(net, s.infer_batches()[0])
@@ -166,8 +154,8 @@ def their_infer_side(s: Setup, model: nn.Module, description: str) -> Side:
     step_model = torch.compile(model) if s.compile_theirs() else model
 
     def step() -> None:
-        x = s.prepare(s.infer_batches()[0])
-        with torch.no_grad(), s.autocast():
+        x = s.runtime.prepare(s.infer_batches()[0])
+        with torch.no_grad(), s.runtime.autocast():
             step_model(x).float()
 
     return Side("theirs", f"{description} in eval mode under no_grad ({_mode(s, ours=False)})", step)

@@ -65,14 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _device(args: argparse.Namespace) -> str:
-    import torch
+    from resnets.runtime import available_device
 
-    if args.device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
-    return str(dev)
+    try:
+        return str(available_device(args.device))
+    except ValueError as exc:
+        raise CLIError(f"--device {args.device}: {exc}") from None
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:

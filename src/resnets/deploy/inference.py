@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from resnets.deploy.fold import fold_bn
+from resnets.runtime import available_device, resolve_channels_last, resolve_precision
 
 
 class InferenceModel(nn.Module):
@@ -45,22 +46,19 @@ def inference_model(
 
     fold: merge BatchNorm into the convolutions (see :func:`resnets.deploy.fold_bn`).
     compile: ``torch.compile`` the network (first batches are slow while it compiles).
-    channels_last: NHWC layout (None: on CUDA and the CPU, where it is faster; see benchmarks/RESULTS.md).
-    bf16: bf16 autocast (None: on CUDA devices that support bf16; CPU stays fp32).
+    channels_last: NHWC layout (None: the package's policy, :mod:`resnets.runtime`).
+    bf16: bf16 autocast (None: the package's policy: on CUDA devices that support bf16; CPU stays fp32).
     """
-    dev = torch.device(device)
-    on_cuda = dev.type == "cuda"
-    if on_cuda and not torch.cuda.is_available():
-        raise ValueError(f"device {dev} was asked for but CUDA is not available; use device='cpu'")
-    if bf16 and not on_cuda:
+    dev = available_device(device)
+    if bf16 and dev.type != "cuda":
         raise ValueError("bf16 autocast is for CUDA devices; leave bf16 unset (fp32) on the CPU")
     net = fold_bn(model) if fold else copy.deepcopy(model).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    use_cl = dev.type in ("cuda", "cpu") if channels_last is None else channels_last
+    use_cl = resolve_channels_last(channels_last, dev)
     net = net.to(dev, memory_format=torch.channels_last) if use_cl else net.to(dev)
     if bf16 is None:
-        bf16 = on_cuda and torch.cuda.is_bf16_supported()
+        bf16 = resolve_precision("auto", dev) is not None
     if compile:
         net = torch.compile(net)  # type: ignore[assignment]
     return InferenceModel(net, channels_last=use_cl, autocast_dtype=torch.bfloat16 if bf16 else None)

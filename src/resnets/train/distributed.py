@@ -26,7 +26,8 @@ import torch.distributed as dist
 from torch import nn
 
 from resnets.train.config import LoopConfig
-from resnets.train.runtime import Runtime, make_runtime
+from resnets.runtime import Runtime, resolve_device
+from resnets.train.runtime import make_runtime
 
 ENV_KEYS: tuple[str, ...] = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 BACKENDS: dict[str, str] = {"cuda": "nccl", "cpu": "gloo"}
@@ -61,7 +62,7 @@ def launch_env(environ: Mapping[str, str] | None = None) -> LaunchEnv | None:
 
 def process_device(env: LaunchEnv, device: str | None) -> torch.device:
     """CUDA: ``cuda:LOCAL_RANK`` (made current); otherwise the CPU."""
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     if dev.type not in BACKENDS:
         raise ValueError(f"distributed training runs on {sorted(BACKENDS)}, not {dev}; pass --device cuda or cpu")
     if dev.type != "cuda":

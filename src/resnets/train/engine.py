@@ -25,7 +25,7 @@ from resnets.train.distributed import eval_module
 from resnets.train.evaluate import evaluate
 from resnets.train.optim import set_lr
 from resnets.train.runlog import RunLog
-from resnets.train.runtime import Runtime
+from resnets.runtime import Runtime
 from resnets.train.schedule import lr_at
 from resnets.train.state import TrainState
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnets.data.bundle import Loader
-from resnets.train.runtime import Runtime
+from resnets.runtime import Runtime
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:  # annotations only: no import cycle with the engine
-    from resnets.train.runtime import Runtime
+    from resnets.runtime import Runtime
     from resnets.train.state import TrainState
 
 StepFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (x (N, C, H, W), y (N,)) -> (loss, correct)

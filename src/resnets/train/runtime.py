@@ -1,68 +1,19 @@
-"""Where and how the step runs: device, precision, memory format, process rank.
-
-A distributed launcher builds a :class:`Runtime` with its ``rank``/``world_size`` and a
-``wrap`` (e.g. ``DistributedDataParallel``); the engine runs the wrapped module, saves the
-unwrapped one, and only the main rank logs and writes checkpoints.
-"""
+"""The training run's runtime (from ``train.precision``/``train.channels_last``), seeding and
+determinism. The policy that resolves "auto" is :mod:`resnets.runtime`; it is not repeated here."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
+from resnets.runtime import Runtime
 from resnets.train.config import LoopConfig
-
-AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    autocast_dtype: torch.dtype | None = None
-    channels_last: bool = False
-    rank: int = 0
-    world_size: int = 1
-    wrap: Callable[[nn.Module], nn.Module] | None = None
-    run_dir: Path | None = None  # the main rank's run directory, known to every rank (only the main rank writes)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """An input batch (N, C, H, W) in the memory format the model runs in."""
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(t)
-        return t
-
-    def barrier(self) -> None:
-        """Wait for every rank (e.g. until the main rank has finished writing a checkpoint)."""
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def make_runtime(
@@ -73,15 +24,9 @@ def make_runtime(
     world_size: int = 1,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> Runtime:
-    """Resolve ``auto`` precision (bf16 on CUDA, fp32 elsewhere) and channels_last (on: it is
-    faster on CUDA and, measured in benchmarks/RESULTS.md, 1.09-1.22x on the CPU too)."""
-    dev = torch.device(device) if device is not None else default_device()
-    precision = loop.precision if loop.precision != "auto" else ("bf16" if dev.type == "cuda" else "fp32")
-    channels_last = loop.channels_last if isinstance(loop.channels_last, bool) else dev.type in ("cuda", "cpu")
-    return Runtime(
-        device=dev, autocast_dtype=AUTOCAST[precision], channels_last=channels_last,
-        rank=rank, world_size=world_size, wrap=wrap,
-    )
+    """The runtime of a training run: ``loop``'s precision and layout, resolved for ``device``."""
+    return Runtime.resolve(device=device, precision=loop.precision, channels_last=loop.channels_last,
+                           rank=rank, world_size=world_size, wrap=wrap)
 
 
 def seed_everything(seed: int) -> None:
@@ -106,3 +51,6 @@ def determinism(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before)
         torch.backends.cudnn.benchmark = bench
+
+
+__all__ = ["Runtime", "determinism", "make_runtime", "seed_everything"]

@@ -1,0 +1,143 @@
+"""Where and how a network runs: the one policy for device, precision and memory layout.
+
+Every "auto" of the package (``train.precision``, ``train.channels_last``, the benchmark's
+``--device/--precision/--channels-last``, ``inference_model``'s defaults, the studies'
+``--device``) is resolved here, once, into a :class:`Runtime` that is passed down:
+
+* device: CUDA when available, else the CPU;
+* precision: bf16 autocast on CUDA (unless the GPU reports no bf16 support), fp32 elsewhere;
+* layout: channels_last on CUDA and on the CPU (measured 1.08-1.24x faster on the CPU too,
+  benchmarks/RESULTS.md), NCHW elsewhere.
+
+A distributed launcher builds the runtime with its ``rank``/``world_size`` and a ``wrap``
+(e.g. ``DistributedDataParallel``); the engine runs the wrapped module, saves the unwrapped
+one, and only the main rank logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+LAYOUTS: dict[str, bool] = {"on": True, "off": False}  # the command line's spelling of channels_last
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` or ``"auto"``: CUDA when available, else the CPU; otherwise the named device."""
+    if device is None or device == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(device)
+
+
+def available_device(device: torch.device | str | None) -> torch.device:
+    """:func:`resolve_device`, refusing a CUDA device where there is none (a ValueError naming the fix)."""
+    dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def _bf16_capable(device: torch.device) -> bool:
+    if device.type != "cuda":
+        return False
+    return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16") on ``device`` (None: fp32)."""
+    if precision == "auto":
+        return torch.bfloat16 if _bf16_capable(device) else None
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {['auto', *PRECISIONS]}")
+    return PRECISIONS[precision]
+
+
+def resolve_channels_last(channels_last: bool | str | None, device: torch.device) -> bool:
+    """channels_last for ``channels_last`` (True/False, "on"/"off", or "auto"/None) on ``device``."""
+    if isinstance(channels_last, bool):
+        return channels_last
+    if channels_last is None or channels_last == "auto":
+        return device.type in ("cuda", "cpu")
+    if channels_last not in LAYOUTS:
+        raise ValueError(f"channels_last {channels_last!r} is not one of ['auto', 'on', 'off']")
+    return LAYOUTS[channels_last]
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    rank: int = 0
+    world_size: int = 1
+    wrap: Callable[[nn.Module], nn.Module] | None = None
+    run_dir: Path | None = None  # the main rank's run directory, known to every rank (only the main rank writes)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        device: torch.device | str | None = None,
+        precision: str = "auto",
+        channels_last: bool | str | None = "auto",
+        rank: int = 0,
+        world_size: int = 1,
+        wrap: Callable[[nn.Module], nn.Module] | None = None,
+    ) -> "Runtime":
+        """The runtime with every "auto" resolved for the device (see the module's policy)."""
+        dev = resolve_device(device)
+        return cls(device=dev, autocast_dtype=resolve_precision(precision, dev),
+                   channels_last=resolve_channels_last(channels_last, dev), rank=rank, world_size=world_size,
+                   wrap=wrap)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def precision_name(self) -> str:
+        return str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype is not None else "fp32"
+
+    def autocast(self, *, cache_enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Autocast in the runtime's precision (``cache_enabled=False`` under CUDA-graph capture,
+        where the weight casts must be replayed, not cached)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype, cache_enabled=cache_enabled)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """An input batch (N, C, H, W) in the memory format the model runs in."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def place(self, model: nn.Module) -> nn.Module:
+        """``model`` moved to the device, in the runtime's memory format (in place; returned)."""
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+    def barrier(self) -> None:
+        """Wait for every rank (e.g. until the main rank has finished writing a checkpoint)."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+__all__ = [
+    "LAYOUTS", "PRECISIONS", "Runtime", "available_device", "resolve_channels_last", "resolve_device",
+    "resolve_precision",
+]
