@@ -1,4 +1,4 @@
-"""resnets.train.fast: snapshot/restore, tensor learning rates and the eager fallback on the CPU;
+"""resnets.train.cuda_graphs: snapshot/restore, tensor learning rates and the eager fallback on the CPU;
 the CUDA-graph step itself under the gpu marker."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from resnets import create_model
-from resnets.train.fast import (
+from resnets.train.cuda_graphs import (
     GraphedTrainStep,
     TensorLR,
     check_capturable,
@@ -197,8 +197,8 @@ def test_bench_on_cuda(compile_mode: str) -> None:
 
 
 def test_engine_step_fn_is_none_off_cuda() -> None:
-    from resnets.train.fast import engine_step_fn
-    from resnets.train.runtime import Runtime
+    from resnets.train.cuda_graphs import engine_step_fn
+    from resnets.runtime import Runtime
 
     model = _net()
     state = type("S", (), {"step_model": model, "optimizer": torch.optim.SGD(model.parameters(), lr=0.1)})()
@@ -212,7 +212,7 @@ def test_engine_fit_with_graphed_step_fn(tmp_path) -> None:
     from resnets.data import DataConfig, load_data
     from resnets.train.config import LoopConfig, OptimConfig, ScheduleConfig
     from resnets.train.engine import fit
-    from resnets.train.fast import engine_step_fn
+    from resnets.train.cuda_graphs import engine_step_fn
     from resnets.train.optim import build_optimizer
     from resnets.train.runtime import make_runtime
     from resnets.train.schedule import resolve_schedule

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-import resnets.train.runner as run_module
+import resnets.train.assemble as run_module
 from resnets.train import NonFiniteLossError, config_from_mapping, run
 from resnets.train.checkpoint import load_checkpoint
 

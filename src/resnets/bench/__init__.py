@@ -6,7 +6,7 @@
 """
 
 from resnets.bench.config import BenchConfig
-from resnets.bench.graphed_infer import GraphedForward
+from resnets.train.cuda_graphs import GraphedForward
 from resnets.bench.reference_cifar import ReferenceCifarResNet
 from resnets.bench.report import format_text, load_json, save_json
 from resnets.bench.runner import run_bench

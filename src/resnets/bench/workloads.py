@@ -11,18 +11,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnets.bench.config import BenchConfig
-from resnets.bench.graphed_infer import GraphedForward
 from resnets.bench.sources import BatchFn
 from resnets.bench.twins import Twin
 from resnets.deploy import inference_model
 from resnets.models import create_model
-from resnets.train.config import OptimConfig, ScheduleConfig
-from resnets.train.engine import train_step
-from resnets.train.fast import engine_step_fn
-from resnets.train.optim import build_optimizer, set_lr
 from resnets.runtime import Runtime
-from resnets.train.schedule import lr_at, resolve_schedule
-from resnets.train.state import TrainState
+from resnets.train.assemble import prepare_run
+from resnets.train.config import LoopConfig, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig, validate
+from resnets.train.cuda_graphs import GraphedForward, GraphedTrainStep
+from resnets.train.optim import set_lr
+from resnets.train.schedule import lr_at
 
 LR = 0.01  # small enough that random batches never overflow; speed does not depend on it
 
@@ -86,26 +84,26 @@ def _mode(s: Setup, *, ours: bool) -> str:
 
 # -- training -----------------------------------------------------------------------------------
 def our_train_side(s: Setup, model: nn.Module) -> Side:
-    """Our model in the engine's step: ``set_lr`` + ``train_step`` (or the graphed step on CUDA)."""
-    optimizer = build_optimizer(model, OptimConfig(lr=LR), device=s.device)  # fused SGD on CUDA
-    step_model = torch.compile(model) if s.compile_ours() else model
-    loss_fn = nn.CrossEntropyLoss()
-    schedule = resolve_schedule(ScheduleConfig(name="constant"), base_lr=LR, steps_per_epoch=1, total_steps=10**9)
-    state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule, steps_per_epoch=1)
+    """Our model in the engine's step, assembled by ``prepare_run`` as a training run is:
+    ``set_lr`` + the step it chose (the graphed step on CUDA, else the engine's ``train_step``)."""
+    cfg = validate(TrainConfig(
+        model=ModelConfig(name=s.cfg.model, num_classes=s.num_classes, in_chans=s.in_chans),
+        optim=OptimConfig(lr=LR),  # fused SGD on CUDA
+        schedule=ScheduleConfig(name="constant"),
+        train=LoopConfig(iterations=10**9, compile=s.compile_ours(), cuda_graphs=s.graphs, tensorboard=False),
+    ))
+    run = prepare_run(cfg, s.runtime, bundle=None, model_fn=lambda _cfg, _bundle: model)
+    state, optimizer = run.state, run.state.optimizer
     state.set_train_mode()
-    runtime = s.runtime
-    graphed = engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=None, sample_batch=s.train_batches(),
-                             cuda_graphs=s.graphs)
+    train_step = run.step_fn(sample_batch=s.train_batches())
 
     def step() -> None:
         x, y = s.train_batches()
-        set_lr(optimizer, lr_at(state.step, schedule))
-        if graphed is not None:
-            graphed(x, y)
-        else:
-            train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=None)
+        set_lr(optimizer, lr_at(state.step, state.schedule))
+        train_step(x, y)
         state.step += 1
 
+    graphed = isinstance(train_step, GraphedTrainStep)
     how = "the engine's step captured as a CUDA graph" if graphed else "the engine's train_step"
     return Side("ours", f"resnets {s.cfg.model} in {how} (set_lr, {type(optimizer).__name__} "
                         f"{'fused' if optimizer.defaults.get('fused') else 'default impl'}; {_mode(s, ours=True)})", step)

@@ -102,32 +102,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
-    from resnets.data import load_data
-    from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
+    from resnets.train.assemble import prepare_run
+    from resnets.train.checkpoint import read_metadata, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate
-    from resnets.train.model import model_from_metadata
     from resnets.train.runtime import make_runtime
 
     path = resolve_checkpoint(args.checkpoint)
-    ckpt = load_checkpoint(path, with_state=False)
-    if "config" not in ckpt.metadata:
+    metadata = read_metadata(path)
+    if "config" not in metadata:
         raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
-    cfg = config_from_mapping(yaml.safe_load(ckpt.metadata["config"]))
-    runtime = make_runtime(cfg.train, device=args.device)
-    bundle = load_data(cfg.data, device=runtime.device)
-    loader = bundle.test if args.split == "test" else bundle.val
+    cfg = config_from_mapping(yaml.safe_load(metadata["config"]))
+    run = prepare_run(cfg, make_runtime(cfg.train, device=args.device), weights=path)
+    assert run.bundle is not None
+    loader = run.bundle.test if args.split == "test" else run.bundle.val
     if loader is None:
         raise CLIError(f"the dataset {cfg.data.name!r} has no {args.split} split; try --split "
                        f"{'val' if args.split == 'test' else 'test'}")
-    model = model_from_metadata(ckpt.metadata)
-    apply_weights(model, ckpt, path=path)
-    model.to(runtime.device)
-    if runtime.channels_last:
-        model.to(memory_format=torch.channels_last)
-    result = evaluate(model, loader, runtime=runtime)
+    result = evaluate(run.model, loader, runtime=run.runtime)
     if args.json:
         print(json.dumps({"checkpoint": str(path), "split": args.split, **result}))
         return 0

@@ -74,12 +74,25 @@ def _close(word: str, choices: list[str]) -> str:
     return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
 
 
+_FAMILIES: list[Callable[[str], ModelEntry | None]] = []
+
+
+def register_family(resolve: Callable[[str], ModelEntry | None]) -> None:
+    """A family of names built on demand and not listed (e.g. the CIFAR net of any depth 6n+2):
+    ``resolve(name)`` returns its entry, or None when the name is not of the family."""
+    _FAMILIES.append(resolve)
+
+
 def get_entry(name: str) -> ModelEntry:
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"unknown model {name!r}{_close(name, sorted(_REGISTRY))} (`resnets models` lists them all)"
-        )
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for resolve in _FAMILIES:
+        entry = resolve(name)
+        if entry is not None:
+            return entry
+    raise ValueError(
+        f"unknown model {name!r}{_close(name, sorted(_REGISTRY))} (`resnets models` lists them all)"
+    )
 
 
 def list_models(pattern: str = "*") -> list[str]:

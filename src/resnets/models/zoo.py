@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
-from resnets.models.registry import ModelOptions, register_model
+from resnets.models.registry import ModelEntry, ModelOptions, register_family, register_model
 from resnets.models.resnet import ResNet
 
 IMAGENET_DEPTHS: dict[int, tuple[str, list[int]]] = {
@@ -100,4 +101,21 @@ def _register_all() -> None:
                        family="cifar", kind="plain", description=f"plain twin of CIFAR ResNet-{depth}")
 
 
+CIFAR_ANY_DEPTH = re.compile(r"cifar_(resnet|plain)(\d+)")  # the studies' ladders: any depth 6n+2
+
+
+def cifar_any_depth(name: str) -> ModelEntry | None:
+    """``cifar_resnet<d>`` (option A shortcuts) or ``cifar_plain<d>`` (none) for any depth d = 6n+2."""
+    match = CIFAR_ANY_DEPTH.fullmatch(name)
+    if match is None:
+        return None
+    kind, depth = match[1], int(match[2])
+    if depth < 8 or (depth - 2) % 6 != 0:
+        raise ValueError(f"{name}: depth {depth} is not of the form 6n+2 with n >= 1; use e.g. cifar_{kind}8 or cifar_{kind}20")
+    n = (depth - 2) // 6
+    return ModelEntry(name=name, builder=partial(cifar_net, block="basic", units_per_stage=n, plain=kind == "plain"),
+                      family="cifar", kind=kind, description=f"CIFAR {kind} net of {depth} layers (6n+2, n={n})")
+
+
 _register_all()
+register_family(cifar_any_depth)

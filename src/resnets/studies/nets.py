@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resnets.models import ResNet
+from resnets.models import ResNet, create_model
 
 KINDS: dict[str, str] = {"plain": "none", "residual": "A"}  # kind -> shortcut option
 
@@ -25,23 +25,21 @@ def check_kind(kind: str) -> str:
     return kind
 
 
+def model_name(*, depth: int, kind: str) -> str:
+    """The registry's name of the paper's CIFAR network of ``depth`` layers and ``kind``."""
+    check_depth(depth)
+    return f"cifar_{'plain' if check_kind(kind) == 'plain' else 'resnet'}{depth}"
+
+
 def build_net(
     *, depth: int, kind: str, num_classes: int, in_chans: int, image_size: int, zero_init_last: bool = False
 ) -> ResNet:
-    """The paper's CIFAR network of ``depth`` layers: 3x3 stem of 16, three stages of 16/32/64."""
-    n = check_depth(depth)
-    return ResNet(
-        block="basic",
-        layers=[n] * 3,
-        widths=[16, 32, 64],
-        stem="cifar",
-        stem_width=16,
-        shortcut=KINDS[check_kind(kind)],
-        num_classes=num_classes,
-        in_chans=in_chans,
-        zero_init_last=zero_init_last,
-        default_input_size=(in_chans, image_size, image_size),
-    )
+    """The paper's CIFAR network of ``depth`` layers (3x3 stem of 16, three stages of 16/32/64),
+    from the registry, with ``image_size`` as its native input size."""
+    net = create_model(model_name(depth=depth, kind=kind), num_classes=num_classes, in_chans=in_chans,
+                       zero_init_last=zero_init_last)
+    net.default_input_size = (in_chans, image_size, image_size)
+    return net
 
 
 @dataclass(frozen=True)

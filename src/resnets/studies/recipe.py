@@ -14,7 +14,9 @@ from typing import Any, Mapping
 
 import torch
 
-from resnets.studies.nets import check_depth
+from resnets.data import DataConfig
+from resnets.studies.nets import check_depth, model_name
+from resnets.train import LoopConfig, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig, validate
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,6 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise ValueError("iterations, eval_every and batch_size must be >= 1")
-        if self.lr <= 0:
-            raise ValueError(f"lr={self.lr} must be > 0")
         if list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones {list(self.milestones)} must be increasing")
         if not self.depths or not self.seeds:
@@ -69,6 +69,20 @@ class Recipe:
         """The iterations after which the curves are measured (the last one always included)."""
         steps = list(range(self.eval_every, self.iterations, self.eval_every))
         return steps + [self.iterations]
+
+    def train_config(self, *, kind: str, depth: int, seed: int) -> TrainConfig:
+        """The training configuration of one network of the study (checked by the training
+        package's one validation: the learning rate, the schedule, the model)."""
+        return validate(TrainConfig(
+            model=ModelConfig(name=model_name(depth=depth, kind=kind)),
+            data=DataConfig(name=self.data, root=self.root, download=self.download, augment=self.augment,
+                            batch_size=self.batch_size, val_fraction=self.val_fraction, seed=seed, decode_cache=True),
+            optim=OptimConfig(name="sgd", lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay),
+            schedule=ScheduleConfig(name="multistep", unit="iter", milestones=[float(m) for m in self.milestones],
+                                    warmup=float(self.warmup_for(depth)), warmup_mode="constant", warmup_factor=0.1),
+            train=LoopConfig(iterations=self.iterations, eval_every=self.eval_every, log_every=self.eval_every,
+                             precision=self.precision, tensorboard=False, seed=seed),
+        ))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

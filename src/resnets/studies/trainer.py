@@ -17,14 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnets.data import DataBundle, DataConfig, Loader, load_data
+from resnets.data import DataBundle, Loader
 from resnets.data.loader import TensorLoader
-from resnets.studies.nets import NetSpec, build_net
+from resnets.runtime import Runtime
+from resnets.studies.nets import NetSpec
 from resnets.studies.recipe import Recipe
-from resnets.train import LoopConfig, NonFiniteLossError, OptimConfig, ScheduleConfig, evaluate, fit
-from resnets.train import make_runtime, resolve_schedule
-from resnets.train.optim import build_optimizer
-from resnets.train.runtime import Runtime, seed_everything
+from resnets.train import NonFiniteLossError, PreparedRun, evaluate, fit, make_runtime, prepare_run
+from resnets.train.runtime import seed_everything
 from resnets.train.state import TrainState
 
 
@@ -37,14 +36,7 @@ class Prepared:
     state: TrainState
     train_eval: Loader  # the curves' (subset of the) training split
     train_final: Loader  # the whole training split, for the final figure
-
-
-def load_study_data(recipe: Recipe, *, seed: int, device: torch.device) -> DataBundle:
-    cfg = DataConfig(
-        name=recipe.data, root=recipe.root, download=recipe.download, augment=recipe.augment,
-        batch_size=recipe.batch_size, val_fraction=recipe.val_fraction, seed=seed, decode_cache=True,
-    )
-    return load_data(cfg, device=device)
+    run: PreparedRun
 
 
 def train_eval_loader(bundle: DataBundle, *, max_samples: int, batch_size: int) -> Loader:
@@ -63,29 +55,18 @@ def train_eval_loader(bundle: DataBundle, *, max_samples: int, batch_size: int) 
 
 
 def prepare(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> Prepared:
-    """Data, network, optimizer and schedule of ``spec``, seeded by ``spec.seed``."""
-    loop = LoopConfig(iterations=recipe.iterations, precision=recipe.precision, tensorboard=False)
-    runtime = make_runtime(loop, device=device)
+    """Data, network, optimizer and schedule of ``spec`` (the recipe as a training configuration),
+    seeded by ``spec.seed``."""
+    cfg = recipe.train_config(kind=spec.kind, depth=spec.depth, seed=spec.seed)
+    runtime = make_runtime(cfg.train, device=device)
     seed_everything(spec.seed)
-    bundle = load_study_data(recipe, seed=spec.seed, device=runtime.device)
-    model = build_net(depth=spec.depth, kind=spec.kind, num_classes=bundle.num_classes, in_chans=bundle.in_chans,
-                      image_size=bundle.image_size).to(runtime.device)
-    if runtime.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optim = OptimConfig(name="sgd", lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    sched = ScheduleConfig(name="multistep", unit="iter", milestones=[float(m) for m in recipe.milestones],
-                           warmup=float(recipe.warmup_for(spec.depth)), warmup_mode="constant", warmup_factor=0.1)
-    steps_per_epoch = len(bundle.train)
-    state = TrainState(
-        model=model, step_model=model, optimizer=build_optimizer(model, optim, device=runtime.device),
-        schedule=resolve_schedule(sched, base_lr=recipe.lr, steps_per_epoch=steps_per_epoch,
-                                  total_steps=recipe.iterations),
-        steps_per_epoch=steps_per_epoch,
-    )
+    run = prepare_run(cfg, runtime)
+    assert run.bundle is not None
     eval_batch = max(256, recipe.batch_size)
-    train_eval = train_eval_loader(bundle, max_samples=recipe.train_eval_samples, batch_size=eval_batch)
-    train_final = train_eval_loader(bundle, max_samples=recipe.final_train_eval_samples, batch_size=eval_batch)
-    return Prepared(bundle=bundle, runtime=runtime, state=state, train_eval=train_eval, train_final=train_final)
+    train_eval = train_eval_loader(run.bundle, max_samples=recipe.train_eval_samples, batch_size=eval_batch)
+    train_final = train_eval_loader(run.bundle, max_samples=recipe.final_train_eval_samples, batch_size=eval_batch)
+    return Prepared(bundle=run.bundle, runtime=runtime, state=run.state, train_eval=train_eval,
+                    train_final=train_final, run=run)
 
 
 def _errors(p: Prepared, *, final: bool = False) -> tuple[float, float]:
@@ -99,13 +80,12 @@ def _errors(p: Prepared, *, final: bool = False) -> tuple[float, float]:
 def train_chunks(p: Prepared, recipe: Recipe, *, curve: dict[str, list[float]]) -> int | None:
     """Train to the end, appending one point per measuring step to ``curve``;
     returns the step at which the loss stopped being finite (None when it never did)."""
-    loop = LoopConfig(iterations=recipe.iterations, eval_every=recipe.eval_every, log_every=recipe.eval_every,
-                      precision=recipe.precision, tensorboard=False)
-    loss_fn = nn.CrossEntropyLoss()
+    cfg = p.run.cfg
     for stop in recipe.eval_steps():
         try:
-            out = fit(p.state, train=p.bundle.train, val=None, loop=loop, loss_fn=loss_fn, grad_clip=None,
-                      runtime=p.runtime, log=None, metadata={}, quiet=True, stop_after=stop)
+            out = fit(p.state, train=p.bundle.train, val=None, loop=cfg.train, loss_fn=p.run.loss_fn,
+                      grad_clip=cfg.optim.grad_clip, runtime=p.runtime, log=None, metadata={}, quiet=True,
+                      stop_after=stop)
         except NonFiniteLossError as exc:
             return exc.step
         train_err, test_err = _errors(p)

@@ -16,7 +16,8 @@ from resnets.train.config import (
 from resnets.train.configio import ConfigError, config_from_mapping, dump_config, load_config
 from resnets.train.engine import NonFiniteLossError, fit
 from resnets.train.evaluate import evaluate
-from resnets.train.runner import RunResult, build_model, run
+from resnets.train.assemble import PreparedRun, build_model, prepare_run
+from resnets.train.runner import RunResult, run
 from resnets.train.runtime import Runtime, make_runtime
 from resnets.train.schedule import LRSchedule, lr_at, resolve_schedule
 
@@ -28,6 +29,7 @@ __all__ = [
     "ModelConfig",
     "NonFiniteLossError",
     "OptimConfig",
+    "PreparedRun",
     "RunResult",
     "Runtime",
     "ScheduleConfig",
@@ -38,6 +40,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_config",
+    "prepare_run",
     "lr_at",
     "make_runtime",
     "resolve_schedule",

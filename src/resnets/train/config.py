@@ -103,7 +103,7 @@ class LoopConfig:
     ``sync_bn``: under ``torchrun``, batch-norm statistics over the global batch rather than
     each process's (see docs/distributed.md); no effect in a single process.
     ``cuda_graphs``: capture the whole training step (forward, backward, optimizer) as one CUDA
-    graph and replay it (single process, CUDA only; see resnets.train.fast.GraphedTrainStep).
+    graph and replay it (single process, CUDA only; see resnets.train.cuda_graphs.GraphedTrainStep).
     """
 
     epochs: int | None = None

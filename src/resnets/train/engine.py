@@ -12,7 +12,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -28,9 +27,7 @@ from resnets.train.runlog import RunLog
 from resnets.runtime import Runtime
 from resnets.train.schedule import lr_at
 from resnets.train.state import TrainState
-
-
-StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (x, y) -> (loss, correct)
+from resnets.train.step import StepFn, step_body
 
 
 class NonFiniteLossError(RuntimeError):
@@ -61,17 +58,9 @@ def train_step(
     state: TrainState, x: torch.Tensor, y: torch.Tensor, *, loss_fn: nn.Module, runtime: Runtime,
     grad_clip: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step on a batch x (N, C, H, W), y (N,); returns (loss, correct) on the device."""
-    with runtime.autocast():
-        logits = state.step_model(runtime.prepare(x))  # (N, K)
-    loss = loss_fn(logits.float(), y)
-    state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip)
-    state.optimizer.step()
-    correct = (logits.detach().argmax(dim=1) == y).sum()
-    return loss.detach(), correct
+    """The eager step on a batch x (N, C, H, W), y (N,): :func:`step_body` of the state's step model."""
+    return step_body(state.step_model, state.optimizer, runtime.prepare(x), y, loss_fn=loss_fn, runtime=runtime,
+                     grad_clip=grad_clip)
 
 
 @dataclass

@@ -37,27 +37,27 @@ def _impl(cls: type[torch.optim.Optimizer], device: torch.device) -> dict[str, b
     return {}
 
 
-def _sgd(groups: ParamGroups, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
+def _sgd(groups: ParamGroups, cfg: OptimConfig, device: torch.device, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(
-        groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **_impl(torch.optim.SGD, device)
+        groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **_impl(torch.optim.SGD, device)
     )
 
 
-def _adam(groups: ParamGroups, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, **_impl(torch.optim.Adam, device))
+def _adam(groups: ParamGroups, cfg: OptimConfig, device: torch.device, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(groups, lr=lr, betas=cfg.betas, eps=cfg.eps, **_impl(torch.optim.Adam, device))
 
 
-def _adamw(groups: ParamGroups, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, **_impl(torch.optim.AdamW, device))
+def _adamw(groups: ParamGroups, cfg: OptimConfig, device: torch.device, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, eps=cfg.eps, **_impl(torch.optim.AdamW, device))
 
 
-def _rmsprop(groups: ParamGroups, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
+def _rmsprop(groups: ParamGroups, cfg: OptimConfig, device: torch.device, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(
-        groups, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, **_impl(torch.optim.RMSprop, device)
+        groups, lr=lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, **_impl(torch.optim.RMSprop, device)
     )
 
 
-OPTIMIZERS: dict[str, Callable[[ParamGroups, OptimConfig, torch.device], torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Callable[[ParamGroups, OptimConfig, torch.device, float], torch.optim.Optimizer]] = {
     "sgd": _sgd,
     "adam": _adam,
     "adamw": _adamw,
@@ -65,11 +65,14 @@ OPTIMIZERS: dict[str, Callable[[ParamGroups, OptimConfig, torch.device], torch.o
 }
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, *, device: torch.device) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.name`` over ``model``'s trainable parameters."""
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, *, device: torch.device, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg.name`` over ``model``'s trainable parameters, starting at ``lr``
+    (a run passes the schedule's first rate; None: ``cfg.lr``)."""
     if cfg.name not in OPTIMIZERS:
         raise ValueError(f"optim.name={cfg.name!r} is not one of {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[cfg.name](param_groups(model, cfg), cfg, device)
+    return OPTIMIZERS[cfg.name](param_groups(model, cfg), cfg, device, cfg.lr if lr is None else lr)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

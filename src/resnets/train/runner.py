@@ -1,7 +1,7 @@
 """The library entry point: ``run(cfg)`` trains one configuration end to end.
 
-Data -> model (fine-tuning source, frozen stages) -> optimizer and schedule -> run
-directory (or the one being resumed) -> ``fit`` -> the test set, once, with the best
+:func:`~resnets.train.assemble.prepare_run` (data, model, optimizer, schedule, state, step)
+-> run directory (or the one being resumed) -> ``fit`` -> the test set, once, with the best
 validation weights (or the final ones when there is no validation split).
 """
 
@@ -15,22 +15,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnets.data import DataBundle, load_data
-from resnets.train.checkpoint import Checkpoint, apply_weights, json_meta, load_checkpoint, resolve_checkpoint
+from resnets.data import DataBundle
+from resnets.runtime import Runtime
+from resnets.train.assemble import prepare_run
+from resnets.train.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
-from resnets.train.distributed import (
-    broadcast_object, broadcast_tensors, check_resume_batch, eval_module, sync_batchnorm, with_run_dir,
-)
-from resnets.train.engine import StepFn, fit
-from resnets.train.fast import engine_step_fn
+from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
+from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
-from resnets.train.model import model_from_config, options_json
-from resnets.train.finetune import freeze, load_finetune_source
-from resnets.train.optim import build_optimizer
+from resnets.train.model import options_json
 from resnets.train.runlog import RunLog, environment, latest_run_dir, new_run_dir
-from resnets.train.runtime import Runtime, determinism, make_runtime, seed_everything
-from resnets.train.schedule import resolve_schedule
+from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState
 
 
@@ -46,16 +42,6 @@ class RunResult:
     elapsed_s: float
     model: nn.Module = field(repr=False)  # the unwrapped module, with the weights the test used
     evals: list[dict[str, float]] = field(default_factory=list, repr=False)
-
-
-def build_model(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
-    """The configured network, sized for ``bundle`` unless the config fixes classes/channels."""
-    m = cfg.model
-    return model_from_config(
-        m,
-        num_classes=m.num_classes if m.num_classes is not None else bundle.num_classes,
-        in_chans=m.in_chans if m.in_chans is not None else bundle.in_chans,
-    )
 
 
 def checkpoint_metadata(
@@ -90,45 +76,6 @@ def resume_path(cfg: TrainConfig) -> Path | None:
     return resolve_checkpoint(path, prefer=("last",))
 
 
-def _base_lr(cfg: TrainConfig, world_size: int) -> float:
-    ref = cfg.optim.lr_reference_batch
-    return cfg.optim.lr * (cfg.data.batch_size * world_size / ref if ref else 1.0)
-
-
-def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[DataBundle, TrainState, Checkpoint | None]:
-    bundle = load_data(cfg.data, device=runtime.device, rank=runtime.rank, world_size=runtime.world_size)
-    model = build_model(cfg, bundle)
-    ckpt = load_checkpoint(resume) if resume is not None else None
-    if ckpt is not None:
-        if ckpt.state is None:
-            raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
-        check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
-        apply_weights(model, ckpt, path=resume)
-    elif cfg.finetune.source:
-        load_finetune_source(model, cfg.finetune.source)
-    if cfg.train.sync_bn and runtime.world_size > 1:
-        model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
-    frozen = freeze(model, cfg.finetune.freeze_stages)
-    model.to(runtime.device)
-    if runtime.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg.optim, device=runtime.device)
-    spe = len(bundle.train)
-    total = cfg.train.iterations if cfg.train.iterations is not None else cfg.train.epochs * spe  # type: ignore[operator]
-    schedule = resolve_schedule(cfg.schedule, base_lr=_base_lr(cfg, runtime.world_size), steps_per_epoch=spe,
-                                total_steps=total)
-    step_model: nn.Module = model
-    if cfg.train.compile:
-        step_model = torch.compile(model)  # type: ignore[assignment]
-    if runtime.wrap is not None:
-        step_model = runtime.wrap(step_model)
-    state = TrainState(model=model, step_model=step_model, optimizer=optimizer, schedule=schedule,
-                       steps_per_epoch=spe, frozen=frozen)
-    if ckpt is not None:
-        state.load_state_dict(ckpt.state)  # type: ignore[arg-type]
-    return bundle, state, ckpt
-
-
 def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int) -> RunLog | None:
     if not runtime.is_main:
         return None
@@ -155,17 +102,6 @@ def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: Ru
     return evaluate(eval_module(state.step_model, runtime), bundle.test, runtime=runtime), weights
 
 
-def _graphed_step(
-    cfg: TrainConfig, state: TrainState, bundle: DataBundle, runtime: Runtime, loss_fn: nn.Module
-) -> StepFn | None:
-    """The whole step as a CUDA graph when ``train.cuda_graphs`` asks for it (else None: eager)."""
-    if not cfg.train.cuda_graphs:
-        return None
-    sample = next(iter(bundle.train.epoch(0)))  # (x, y) of the loader's fixed batch shape
-    return engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=cfg.optim.grad_clip,
-                          sample_batch=sample, cuda_graphs=True)
-
-
 def run(
     cfg: TrainConfig,
     *,
@@ -189,17 +125,18 @@ def run(
     with determinism(cfg.train.deterministic):
         seed_everything(cfg.train.seed)
         resume = resume_path(cfg)
-        bundle, state, _ = _setup(cfg, runtime, resume)
+        prepared = prepare_run(cfg, runtime, resume=resume)
+        bundle, state = prepared.bundle, prepared.state
+        assert bundle is not None  # loaded from cfg.data
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:
-            loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
             out = fit(
-                state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=loss_fn,
+                state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=prepared.loss_fn,
                 grad_clip=cfg.optim.grad_clip, runtime=runtime, log=log,
                 metadata=checkpoint_metadata(cfg, bundle, state.model, world_size=runtime.world_size),
                 quiet=quiet, stop_after=stop_after,
-                step_fn=_graphed_step(cfg, state, bundle, runtime, loss_fn),
+                step_fn=prepared.step_fn(),
             )
             finished = state.step >= state.total_steps
             test, weights = _final_test(state, bundle, runtime, log) if finished else (None, "final")
