@@ -29,7 +29,7 @@ from PIL import Image
 
 from resnets import create_model
 from resnets.deploy import inference_model
-from resnets.train.predict import Predictor, predict
+from resnets.deploy.predict import Predictor, predict
 
 
 def write_images(folder: Path, *, count: int, size: int) -> list[str]:

@@ -85,7 +85,7 @@ def load_example(name: str) -> ModuleType:
 
 def write_train_checkpoint(run_dir: Path) -> tuple[Path, nn.Module]:
     """A checkpoint written by the train engine's writer: a 1-channel, 3-class resnet20 (option B), 16 px."""
-    from resnets.train.checkpoint import json_meta, save_checkpoint
+    from resnets.train.rundir.checkpoint import json_meta, save_checkpoint
     from resnets.train.config import ModelConfig
     from resnets.train.model import options_json
 

@@ -17,7 +17,7 @@ from PIL import Image
 from resnets.cli import main
 from resnets.models import create_model
 from resnets.train import config_from_mapping, run
-from resnets.train.checkpoint import load_checkpoint, save_checkpoint
+from resnets.train.rundir.checkpoint import load_checkpoint, save_checkpoint
 
 from robust_helpers import tiny_recipe, write_recipe
 

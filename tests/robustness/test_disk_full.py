@@ -13,11 +13,12 @@ import pytest
 import safetensors.torch
 import torch
 
-import resnets.train.checkpoint as ck
-import resnets.train.runlog as runlog
+import resnets.train.rundir.atomic as atomic
+import resnets.train.rundir.checkpoint as ck
+import resnets.train.rundir.log as runlog
 from resnets.cli import main
 from resnets.train import config_from_mapping, run
-from resnets.train.checkpoint import load_checkpoint
+from resnets.train.rundir.checkpoint import load_checkpoint
 
 from robust_helpers import run_dirs, tiny_recipe, write_recipe
 
@@ -63,7 +64,7 @@ def test_disk_full_at_the_second_checkpoint(tmp_path: Path, monkeypatch: pytest.
     def full_after_one(directory: Path, payloads: dict[str, bytes]) -> None:
         writes.append(sorted(payloads))
         if len(writes) >= 2:  # the disk is full from the second checkpoint on
-            monkeypatch.setattr(ck, "_stage", half_then_enospc)
+            monkeypatch.setattr(atomic, "_stage", half_then_enospc)
         real_write(directory, payloads)
 
     def half_then_enospc(directory: Path, name: str, payload: bytes) -> Path:

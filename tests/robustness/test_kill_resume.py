@@ -17,7 +17,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from resnets.train.checkpoint import STATE_SUFFIX, WEIGHTS_SUFFIX, load_checkpoint, read_metadata
+from resnets.train.rundir.checkpoint import STATE_SUFFIX, WEIGHTS_SUFFIX, load_checkpoint, read_metadata
 
 from robust_helpers import PYTHON_PATHS, REPO, run_dirs, tiny_recipe, write_recipe
 

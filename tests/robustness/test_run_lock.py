@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import resnets.train.runlock as runlock
+import resnets.train.rundir.lock as runlock
 from resnets.cli import main
 from resnets.train import config_from_mapping, run
-from resnets.train.runlock import LOCK_NAME, RunDirBusyError, RunDirLock
-from resnets.train.runlog import new_run_dir
+from resnets.train.rundir.lock import LOCK_NAME, RunDirBusyError, RunDirLock
+from resnets.train.rundir.log import new_run_dir
 
 from robust_helpers import tiny_recipe
 

@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from resnets.train import checkpoint as ck
+from resnets.train.rundir import atomic
+from resnets.train.rundir import checkpoint as ck
+from resnets.train.runtime import rng_state, set_rng_state
 
 
 def model(seed: int) -> nn.Module:
@@ -18,21 +20,21 @@ def test_round_trip_with_weights_only_state(tmp_path):
     m(torch.randn(5, 4)).sum().backward()
     opt.step()
     ck.save_checkpoint(tmp_path, "last", module=m, metadata={"model": "x"},
-                       state={"step": 3, "optimizer": opt.state_dict(), "rng": ck.rng_state()})
+                       state={"step": 3, "optimizer": opt.state_dict(), "rng": rng_state()})
     loaded = ck.load_checkpoint(tmp_path / "last.safetensors")
     assert loaded.step == 3 and loaded.metadata["model"] == "x"
     assert all(torch.equal(loaded.weights[k], v) for k, v in m.state_dict().items())
     # the state file is plain data: loadable with weights_only=True
     raw = torch.load(tmp_path / "last.state.pt", weights_only=True)
     assert raw["optimizer"]["param_groups"][0]["momentum"] == 0.9
-    ck.set_rng_state(raw["rng"])
+    set_rng_state(raw["rng"])
 
 
 def test_a_failure_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     ck.save_checkpoint(tmp_path, "last", module=model(0), metadata={}, state={"step": 1})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
-    real_stage = ck._stage
+    real_stage = atomic._stage
     calls = []
 
     def crash_on_second_file(directory, name, payload):
@@ -42,7 +44,7 @@ def test_a_failure_while_writing_leaves_the_previous_checkpoint_intact(tmp_path,
             raise OSError("disk full")
         return real_stage(directory, name, payload)
 
-    monkeypatch.setattr(ck, "_stage", crash_on_second_file)
+    monkeypatch.setattr(atomic, "_stage", crash_on_second_file)
     with pytest.raises(OSError, match="disk full"):
         ck.save_checkpoint(tmp_path, "last", module=model(1), metadata={}, state={"step": 2})
     monkeypatch.undo()

@@ -3,7 +3,7 @@ import torch
 
 import resnets.train.assemble as run_module
 from resnets.train import NonFiniteLossError, config_from_mapping, run
-from resnets.train.checkpoint import load_checkpoint
+from resnets.train.rundir.checkpoint import load_checkpoint
 
 from train_helpers import tiny_recipe
 

@@ -20,7 +20,7 @@ def test_auto_precision_and_memory_format_follow_the_device():
 
 @pytest.mark.gpu
 def test_bf16_channels_last_run_on_cuda_saves_a_cpu_loadable_checkpoint(tmp_path):
-    from resnets.train.predict import load_predictor
+    from resnets.deploy.predict import load_predictor
 
     opt = build_optimizer(torch.nn.Linear(2, 2).cuda(), OptimConfig(), device=torch.device("cuda"))
     assert opt.param_groups[0].get("fused") is True

@@ -71,8 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     then every rank trains its shard and only rank 0 logs, writes and prints."""
     from resnets.train import NonFiniteLossError, run
     from resnets.train.distributed import distributed_session, launch_env
-    from resnets.train.runlock import RunDirBusyError
-    from resnets.train.storage import StorageError
+    from resnets.train.rundir.lock import RunDirBusyError
+    from resnets.train.rundir.atomic import StorageError
 
     cfg = _config_for(args)
     env = launch_env()
@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from resnets.train.assemble import prepare_run
-    from resnets.train.checkpoint import read_metadata, resolve_checkpoint
+    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate
     from resnets.train.runtime import make_runtime
@@ -131,7 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnets.deploy import inference_model
-    from resnets.train.predict import load_predictor, predict
+    from resnets.deploy.predict import load_predictor, predict
 
     if args.topk < 1 or args.batch_size < 1:
         raise CLIError("--topk and --batch-size must be >= 1")

@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm import tqdm
 
+from resnets.train.rundir.atomic import write_atomically
+
 Result = dict[str, Any]
 TaskFn = Callable[[Any, str], Result]  # (task, device) -> JSON-ready result; a module-level function
 GPU_WORKERS = 4  # processes sharing one GPU: small CIFAR nets are bound by kernel launches
@@ -40,10 +42,7 @@ def default_workers(device: str, num_tasks: int) -> int:
 
 def write_json(path: Path, data: Any) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=1, allow_nan=True))
 
 
 def result_path(out_dir: Path, key: str) -> Path:

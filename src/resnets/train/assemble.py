@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from resnets.data import DataBundle, load_data
 from resnets.runtime import Runtime
 from resnets.train import engine
-from resnets.train.checkpoint import Checkpoint, apply_weights, load_checkpoint
+from resnets.train.rundir.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.train.config import TrainConfig
 from resnets.train.cuda_graphs import graphed_step
 from resnets.train.distributed import check_resume_batch, sync_batchnorm

@@ -7,7 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from resnets.models.weights import load_pretrained, read_state_dict
-from resnets.train.checkpoint import WEIGHTS_SUFFIX, resolve_checkpoint
+from resnets.train.rundir.checkpoint import WEIGHTS_SUFFIX, resolve_checkpoint
 
 
 def read_source(source: str | Path) -> dict:

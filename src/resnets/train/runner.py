@@ -18,14 +18,14 @@ from torch import nn
 from resnets.data import DataBundle
 from resnets.runtime import Runtime
 from resnets.train.assemble import prepare_run
-from resnets.train.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
+from resnets.train.rundir.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
 from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
 from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
 from resnets.train.model import options_json
-from resnets.train.runlog import RunLog, environment, latest_run_dir, new_run_dir
+from resnets.train.rundir.log import RunLog, environment, latest_run_dir, new_run_dir
 from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnets.train.checkpoint import rng_state, set_rng_state
+from resnets.train.runtime import rng_state, set_rng_state
 from resnets.train.schedule import LRSchedule
 
 

@@ -3,7 +3,7 @@
 Only the main process (rank 0) creates a :class:`RunLog`; the other ranks log nothing. A
 :class:`RunLog` holds the directory's lock (one run per directory) until :meth:`RunLog.close`;
 its files are replaced atomically, and a failed write (a full disk) raises
-:class:`resnets.train.storage.StorageError` naming the directory.
+:class:`resnets.train.rundir.atomic.StorageError` naming the directory.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from resnets.train.runlock import RunDirLock
-from resnets.train.storage import storage_error
+from resnets.train.rundir.atomic import storage_error, write_atomically
+from resnets.train.rundir.lock import RunDirLock
 
 METRICS = "metrics.jsonl"
 
@@ -93,12 +93,9 @@ class RunLog:
 
     def write_text(self, name: str, text: str) -> None:
         """Replace ``name`` atomically (a kill mid-write leaves the previous version)."""
-        tmp = self.dir / f".{name}.{os.getpid()}.tmp"
         try:
-            tmp.write_text(text)
-            os.replace(tmp, self.dir / name)
+            write_atomically(self.dir / name, text)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise storage_error(exc, what=name, directory=self.dir) from exc
 
     def write_json(self, name: str, obj: Any) -> None:

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from resnets.data import preprocess
-from resnets.train.checkpoint import apply_weights, load_checkpoint
+from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
 from resnets.train.model import model_from_metadata
 
 

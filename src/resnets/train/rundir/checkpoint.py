@@ -22,18 +22,15 @@ import io
 import json
 import os
 import pickle
-import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
 
-from resnets.train.storage import storage_error
+from resnets.train.rundir.atomic import storage_error, write_files_atomically
 
 FORMAT = "resnets-checkpoint/1"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -53,40 +50,6 @@ class Checkpoint:
         return int(self.metadata.get("step", "0"))
 
 
-def _stage(directory: Path, name: str, payload: bytes) -> Path:
-    """Write ``payload`` to a fsync'ed temporary file next to ``directory/name``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def write_files_atomically(directory: Path, payloads: dict[str, bytes]) -> None:
-    """Stage every payload completely, then move each into place (all or nothing on errors)."""
-    staged: dict[str, Path] = {}
-    try:
-        for name, payload in payloads.items():
-            staged[name] = _stage(directory, name, payload)
-    except BaseException:
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        raise
-    for name, tmp in staged.items():
-        os.replace(tmp, directory / name)
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(directory, os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def weights_bytes(module: nn.Module, metadata: dict[str, str]) -> bytes:
     """The module's state dict as safetensors bytes (contiguous CPU copies)."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
@@ -97,30 +60,6 @@ def state_bytes(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG the loop may touch, as weights_only-loadable values."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [str(np_state[0]), torch.from_numpy(np_state[1].astype(np.int64)), *map(int, np_state[2:4]),
-                  float(np_state[4])],
-        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(
