@@ -5,9 +5,10 @@
 >>> for x, y in bundle.train.epoch(0): ...   # x (N, C, H, W) float32 normalised, y (N,) int64
 """
 
-from resnets.data.bundle import DataBundle, Loader, load_data
+from resnets.data.bundle import DataBundle, Loader
 from resnets.data.config import DataConfig
 from resnets.data.errors import ChecksumError, DatasetNotFoundError
+from resnets.data.load import load_data
 from resnets.data.sources import list_datasets
 from resnets.data.transforms import preprocess
 

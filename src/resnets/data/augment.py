@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from resnets.data.images import resize_crop_geometry
+
 IMAGENET_CROP_FRACTION = 0.875  # evaluation: resize to size / 0.875, centre-crop size (256 -> 224)
 
 
@@ -76,18 +78,14 @@ def random_resized_crop(
 
 
 def resize_center_crop(x: Tensor, *, size: int, crop_fraction: float) -> Tensor:
-    """Evaluation transform: resize the shorter side to ``size / crop_fraction``, centre-crop.
-
-    (B, C, H, W) -> float (B, C, size, size); identity (as float) when nothing changes.
-    """
+    """Evaluation transform of a batch: :func:`resnets.data.images.resize_crop_geometry`
+    (bilinear, antialiased). (B, C, H, W) -> float (B, C, size, size); identity (as float) when
+    nothing changes."""
     h, w = x.shape[-2:]
-    short = int(round(size / crop_fraction))
+    nh, nw, top, left = resize_crop_geometry(h, w, size=size, crop_fraction=crop_fraction)
     x = x.float()
-    if min(h, w) != short:
-        nh, nw = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+    if (nh, nw) != (h, w):
         x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-        h, w = nh, nw
-    top, left = (h - size) // 2, (w - size) // 2
     return x[..., top : top + size, left : left + size]
 
 

@@ -6,7 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-AUGMENTS: tuple[str, ...] = ("auto", "none", "cifar", "imagenet", "shift")
+from resnets.data.augmentations import AUGMENTATIONS
+
+AUGMENTS: tuple[str, ...] = ("auto", *AUGMENTATIONS)
 RESIDENCY: tuple[str, ...] = ("auto", "yes", "no")
 
 

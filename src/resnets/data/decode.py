@@ -106,3 +106,14 @@ def decode_cached(
     except OSError:
         pass  # a read-only cache directory only costs speed
     return images, ok
+
+
+def probe_size(paths: list[str]) -> tuple[int, int]:
+    """(width, height) of the first readable image."""
+    for path in paths[:1000]:
+        try:
+            with Image.open(path) as image:
+                return image.size
+        except DECODE_ERRORS:
+            continue
+    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {Path(paths[0]).parent.parent} can be read")

@@ -8,29 +8,17 @@ and taking the centre square: random crops then work on that square, not on the 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from resnets.data.bundle import RESIDENT_LIMIT_BYTES, DataBundle, bundle_from_arrays, resolve_augment
+from resnets.data.augmentations import get_augmentation
+from resnets.data.bundle import RESIDENT_LIMIT_BYTES, DataBundle, resolve_augment
 from resnets.data.config import DataConfig
-from resnets.data.decode import DECODE_ERRORS, decode_cached
-from resnets.data.pipeline import EVAL_CROP_FRACTION
+from resnets.data.decode import decode_cached, probe_size
+from resnets.data.folder_loader import bundle_from_files
+from resnets.data.memory import bundle_from_arrays
 from resnets.data.sources.base import ArrayData, FileSplit, FolderData
-
-from PIL import Image
-
-
-def probe_size(paths: list[str]) -> tuple[int, int]:
-    """(width, height) of the first readable image."""
-    for path in paths[:1000]:
-        try:
-            with Image.open(path) as image:
-                return image.size
-        except DECODE_ERRORS:
-            continue
-    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {Path(paths[0]).parent.parent} can be read")
 
 
 def decode_size(cfg: DataConfig, *, augment: str, native: int) -> int:
@@ -38,7 +26,7 @@ def decode_size(cfg: DataConfig, *, augment: str, native: int) -> int:
     training the resize side that its evaluation centre crop cuts from."""
     if cfg.image_size is None:
         return native
-    return round(cfg.image_size / EVAL_CROP_FRACTION[augment])
+    return round(cfg.image_size / get_augmentation(augment).eval_crop_fraction)
 
 
 def bundle_from_folder(
@@ -53,8 +41,6 @@ def bundle_from_folder(
         cfg.device_resident == "auto" and total * 3 * size * size <= RESIDENT_LIMIT_BYTES
     )
     if not in_memory:
-        from resnets.data.folder_loader import bundle_from_files
-
         return bundle_from_files(cfg, data, augment=augment, device=device, rank=rank, world_size=world_size)
     arrays = decode_splits(cfg, splits, size=size)
     return bundle_from_arrays(cfg, arrays_from(arrays, data.classes), device=device, rank=rank, world_size=world_size, augment=augment)

@@ -17,41 +17,46 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torchvision.transforms import v2
 
-from resnets.data.augment import cifar_pad, shift_pad
+from resnets.data.augmentations import get_augmentation
 from resnets.data.bundle import DataBundle
 from resnets.data.config import DataConfig
-from resnets.data.decode import DECODE_ERRORS
-from resnets.data.folder import probe_size
-from resnets.data.images import to_mode
+from resnets.data.decode import DECODE_ERRORS, probe_size
+from resnets.data.images import resize_center_crop_pil, to_mode
 from resnets.data.loader import epoch_order
-from resnets.data.pipeline import EVAL_CROP_FRACTION
 from resnets.data.sources.base import FileSplit, FolderData
 from resnets.data.splits import mix_seed, rank_shard, stratified_split
+from resnets.data.stats import channel_stats_of
 
 STATS_SAMPLES = 1000  # training images decoded to estimate mean / std
 
 
-def _train_ops(augment: str, size: int) -> list[v2.Transform]:
-    fit = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
-    ops: dict[str, list[v2.Transform]] = {
-        "imagenet": [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()],
-        "cifar": [*fit, v2.RandomCrop(size, padding=cifar_pad(size)), v2.RandomHorizontalFlip()],
-        "shift": [*fit, v2.RandomCrop(size, padding=shift_pad(size))],
-        "none": fit,
-    }
-    return ops[augment]
+def _resize_crop(size: int, crop_fraction: float) -> Callable[[Image.Image], Image.Image]:
+    """The evaluation resize-and-crop of :mod:`resnets.data.images`, as a transform of one PIL image."""
+
+    def apply(image: Image.Image) -> Image.Image:
+        return resize_center_crop_pil(image, size=size, crop_fraction=crop_fraction)
+
+    return apply
 
 
-def _eval_ops(augment: str, size: int) -> list[v2.Transform]:
-    return [v2.Resize(round(size / EVAL_CROP_FRACTION[augment]), antialias=True), v2.CenterCrop(size)]
+def _train_ops(augment: str, size: int) -> list[Callable]:
+    aug = get_augmentation(augment)
+    return [*([] if aug.crops else [_resize_crop(size, 1.0)]), *aug.image(size)]
 
 
-def _finish(ops: list[v2.Transform], mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> Callable:
-    """PIL image -> uint8 tensor -> ``ops`` -> float32 in [0, 1] -> normalised (when mean/std given)."""
+def _eval_ops(augment: str, size: int) -> list[Callable]:
+    return [_resize_crop(size, get_augmentation(augment).eval_crop_fraction)]
+
+
+def _finish(ops: list[Callable], mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> Callable:
+    """PIL image -> ``ops`` (the resize-crop on the PIL image, then random ops on the uint8
+    tensor) -> float32 in [0, 1] -> normalised (when mean/std given)."""
+    pil = [op for op in ops if not isinstance(op, v2.Transform)]
+    tensor = [op for op in ops if isinstance(op, v2.Transform)]
     tail: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
     if mean is not None and std is not None:
         tail.append(v2.Normalize(list(mean), list(std)))
-    return v2.Compose([v2.ToImage(), *ops, *tail])
+    return v2.Compose([*pil, v2.ToImage(), *tensor, *tail])
 
 
 class FileDataset(Dataset):
@@ -163,19 +168,7 @@ def folder_stats(
     pick = np.sort(rng.permutation(len(split.paths))[:STATS_SAMPLES])
     dataset = FileDataset(split, _finish(_eval_ops(augment, size), None, None), reported=reported)
     loader = DataLoader(dataset, batch_size=64, sampler=[(int(i), -1) for i in pick], num_workers=workers, collate_fn=_collate)
-    total = torch.zeros(3, dtype=torch.float64)
-    total_sq = torch.zeros(3, dtype=torch.float64)
-    count = 0
-    for batch in loader:
-        if batch is None:
-            continue
-        x = batch[0].double()  # (B, 3, S, S)
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / max(count, 1)
-    std = (total_sq / max(count, 1) - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    return channel_stats_of((batch[0] for batch in loader if batch is not None), channels=3, max_value=1.0)
 
 
 def _subset(split: FileSplit, idx: np.ndarray) -> FileSplit:
@@ -207,5 +200,5 @@ def bundle_from_files(
         name=cfg.name, train=make(train, is_train=True), val=make(val, is_train=False),  # type: ignore[arg-type]
         test=make(data.test, is_train=False), num_classes=len(data.classes), in_chans=3, image_size=size,
         classes=list(data.classes), mean=mean, std=std, augment=augment,
-        crop_fraction=EVAL_CROP_FRACTION[augment], device_resident=False,
+        crop_fraction=get_augmentation(augment).eval_crop_fraction, device_resident=False,
     )

@@ -29,19 +29,24 @@ def to_mode(image: Image.Image, *, in_chans: int) -> Image.Image:
     return image if image.mode == target else image.convert(target)
 
 
-def resize_center_crop_pil(image: Image.Image, *, size: int, crop_fraction: float = 1.0) -> Image.Image:
-    """Resize the shorter side to ``size / crop_fraction`` and take the centre ``size`` square."""
+def resize_crop_geometry(h: int, w: int, *, size: int, crop_fraction: float = 1.0) -> tuple[int, int, int, int]:
+    """The evaluation resize-and-crop, written once: resize the shorter side of an ``h`` x ``w``
+    image to ``size / crop_fraction``, take the centre ``size`` square. Returns the resized
+    (height, width) and the crop's (top, left)."""
     short = int(round(size / crop_fraction))
+    if min(h, w) != short:
+        h, w = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+    return h, w, (h - size) // 2, (w - size) // 2
+
+
+def resize_center_crop_pil(image: Image.Image, *, size: int, crop_fraction: float = 1.0) -> Image.Image:
+    """:func:`resize_crop_geometry` on one PIL image (bilinear)."""
     w, h = image.size
-    if min(w, h) != short:
-        scale = short / min(w, h)
-        image = image.resize(
-            (max(short, round(w * scale)), max(short, round(h * scale))), Image.BILINEAR
-        )
-        w, h = image.size
-    if (w, h) == (size, size):
+    nh, nw, top, left = resize_crop_geometry(h, w, size=size, crop_fraction=crop_fraction)
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.BILINEAR)
+    if (nw, nh) == (size, size):
         return image
-    left, top = (w - size) // 2, (h - size) // 2
     return image.crop((left, top, left + size, top + size))
 
 

@@ -2,54 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
-from resnets.data.augment import (
-    IMAGENET_CROP_FRACTION,
-    cifar_pad,
-    random_crop,
-    random_flip,
-    random_resized_crop,
-    resize_center_crop,
-    shift_pad,
-)
-
-AugmentFn = Callable[[Tensor, torch.Generator, int], Tensor]
-
-
-def _none(x: Tensor, gen: torch.Generator, size: int) -> Tensor:
-    return x
-
-
-def _cifar(x: Tensor, gen: torch.Generator, size: int) -> Tensor:
-    return random_flip(random_crop(x, pad=cifar_pad(x.shape[-2]), gen=gen), gen=gen)
-
-
-def _shift(x: Tensor, gen: torch.Generator, size: int) -> Tensor:
-    return random_crop(x, pad=shift_pad(x.shape[-2]), gen=gen)
-
-
-def _imagenet(x: Tensor, gen: torch.Generator, size: int) -> Tensor:
-    return random_resized_crop(x, size=size, gen=gen)
-
-
-TRAIN_AUGMENTS: dict[str, AugmentFn] = {
-    "none": _none,
-    "cifar": _cifar,
-    "shift": _shift,
-    "imagenet": _imagenet,
-}
-
-# Fraction of the resized image kept by the evaluation centre crop, per augmentation.
-EVAL_CROP_FRACTION: dict[str, float] = {
-    "none": 1.0,
-    "cifar": 1.0,
-    "shift": 1.0,
-    "imagenet": IMAGENET_CROP_FRACTION,
-}
+from resnets.data.augment import resize_center_crop
+from resnets.data.augmentations import get_augmentation
 
 
 class BatchPipeline:
@@ -68,11 +27,10 @@ class BatchPipeline:
         max_value: float,
         device: torch.device,
     ) -> None:
-        if augment not in TRAIN_AUGMENTS:
-            raise ValueError(f"augment={augment!r} is not one of {sorted(TRAIN_AUGMENTS)}")
+        self.augmentation = get_augmentation(augment)
         self.augment = augment
         self.out_size = out_size
-        self.crop_fraction = EVAL_CROP_FRACTION[augment]
+        self.crop_fraction = self.augmentation.eval_crop_fraction
         c = len(mean)
         m = torch.tensor(mean, dtype=torch.float32)
         s = torch.tensor(std, dtype=torch.float32)
@@ -88,7 +46,7 @@ class BatchPipeline:
         """(B, C, H, W) uint8 -> (B, C, S, S) float32, augmented with a generator seeded ``seed``."""
         gen = torch.Generator().manual_seed(seed)
         size = self.out_size or min(x.shape[-2:])
-        return self.normalise(TRAIN_AUGMENTS[self.augment](x, gen, size))
+        return self.normalise(self.augmentation.batch(x, gen, size))
 
     def eval(self, x: Tensor) -> Tensor:
         """(B, C, H, W) uint8 -> (B, C, S, S) float32: the deterministic evaluation transform."""

@@ -1,0 +1,25 @@
+"""``load_data``: a named dataset -> its bundle (in memory, or streamed from an image folder)."""
+
+from __future__ import annotations
+
+import torch
+
+from resnets.data.bundle import DataBundle
+from resnets.data.config import DataConfig
+from resnets.data.folder import bundle_from_folder
+from resnets.data.memory import bundle_from_arrays
+from resnets.data.sources import FolderData, get_source
+
+
+def load_data(
+    cfg: DataConfig,
+    device: torch.device = torch.device("cpu"),
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataBundle:
+    """Load ``cfg.name`` and build its loaders for this ``rank`` of ``world_size``."""
+    device = torch.device(device)
+    data = get_source(cfg.name).load(cfg)
+    if isinstance(data, FolderData):
+        return bundle_from_folder(cfg, data, device=device, rank=rank, world_size=world_size)
+    return bundle_from_arrays(cfg, data, device=device, rank=rank, world_size=world_size)
