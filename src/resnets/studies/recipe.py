@@ -55,12 +55,11 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise ValueError("iterations, eval_every and batch_size must be >= 1")
-        if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones {list(self.milestones)} must be increasing")
         if not self.depths or not self.seeds:
             raise ValueError("give at least one depth and one seed")
         for depth in self.depths:
             check_depth(depth)
+        self.train_config(kind="residual", depth=self.depths[0], seed=self.seeds[0])  # lr, schedule: checked once, there
 
     def warmup_for(self, depth: int) -> int:
         return self.warmup_iterations if depth >= self.warmup_min_depth else 0

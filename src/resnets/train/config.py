@@ -254,8 +254,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ValueError("train.log_every must be >= 1")
     if not 0.0 <= loop.label_smoothing < 1.0:
         raise ValueError(f"train.label_smoothing={loop.label_smoothing} must be in [0, 1)")
-    if cfg.optim.lr <= 0:
-        raise ValueError(f"optim.lr={cfg.optim.lr} must be > 0")
     if loop.threads is not None and loop.threads < 1:
         raise ValueError("train.threads must be >= 1 (or null for torch's default)")
     if cfg.finetune.freeze_stages < -1:
