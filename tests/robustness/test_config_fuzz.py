@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from resnets.cli import main
 from resnets.train import config_from_mapping, load_config, resolve_schedule
 from resnets.train.configio import ConfigError, known_keys
-from resnets.train.model import model_from_config
+from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
 from resnets.train.runtime import make_runtime, seed_everything
 from resnets.train.schedule import lr_at

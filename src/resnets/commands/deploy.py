@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]:
     """The trained model, its (C, H, W) input size and its weights file."""
     from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
-    from resnets.train.model import model_from_metadata
+    from resnets.train.network import model_from_metadata
 
     weights_path = resolve_checkpoint(path)
     ckpt = load_checkpoint(weights_path, with_state=False)

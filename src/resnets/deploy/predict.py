@@ -13,7 +13,7 @@ from torch import nn
 
 from resnets.data import preprocess
 from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
-from resnets.train.model import model_from_metadata
+from resnets.train.network import model_from_metadata
 
 
 @dataclass

@@ -21,7 +21,7 @@ from resnets.train.config import TrainConfig
 from resnets.train.cuda_graphs import graphed_step
 from resnets.train.distributed import check_resume_batch, sync_batchnorm
 from resnets.train.finetune import freeze, load_finetune_source
-from resnets.train.model import model_from_config
+from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
 from resnets.train.schedule import lr_at, resolve_schedule
 from resnets.train.state import TrainState

@@ -24,7 +24,7 @@ from resnets.train.configio import dump_config
 from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
 from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
-from resnets.train.model import options_json
+from resnets.train.network import options_json
 from resnets.train.rundir.log import RunLog, environment, latest_run_dir, new_run_dir
 from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState

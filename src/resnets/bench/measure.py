@@ -1,6 +1,6 @@
 """``run_bench``: one configuration, both workloads, ours against the twin -> a result dict.
 
-The dict is plain JSON (see :mod:`resnets.bench.report`)::
+The dict is plain JSON (see :mod:`resnets.bench.results`)::
 
     {"schema": 1, "config": {...}, "resolved": {...}, "env": {...}, "reference": "...",
      "batches": "...", "results": {"train": {"ours": {...}, "theirs": {...}, "ratio": 1.02}, ...},
