@@ -89,10 +89,18 @@ def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: l
             "peak_memory_bytes": _memory(setup, twin, workload, name=name, notes=notes) if cfg.memory else None,
             "description": descriptions[name],
         }
-    out["ratio"] = out["ours"]["img_per_s"] / out["theirs"]["img_per_s"]
-    # each repetition's two timings are adjacent in time: their ratio cancels slow drifts of a shared machine
-    out["paired_ratio"] = statistics.median(o / t for o, t in zip(rates["ours"], rates["theirs"]))
+    out.update(ratios(rates["ours"], rates["theirs"]))
     return out
+
+
+def ratios(ours: list[float], theirs: list[float]) -> dict[str, float]:
+    """``ratio``: ours / theirs of the median throughputs; ``paired_ratio``: the median of the
+    per-repetition ratios (each repetition's two timings are adjacent in time: their ratio
+    cancels slow drifts of a shared machine)."""
+    return {
+        "ratio": statistics.median(ours) / statistics.median(theirs),
+        "paired_ratio": statistics.median(o / t for o, t in zip(ours, theirs)),
+    }
 
 
 def _busy_note(env: dict[str, Any], device: torch.device) -> str | None:
@@ -166,4 +174,4 @@ def _run(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     }
 
 
-__all__ = ["SCHEMA", "resolve", "run_bench"]
+__all__ = ["SCHEMA", "ratios", "resolve", "run_bench"]
