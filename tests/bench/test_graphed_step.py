@@ -197,13 +197,12 @@ def test_bench_on_cuda(compile_mode: str) -> None:
 
 
 def test_engine_step_fn_is_none_off_cuda() -> None:
-    from resnets.train.cuda_graphs import engine_step_fn
     from resnets.runtime import Runtime
+    from resnets.train.cuda_graphs import graphed_step
 
     model = _net()
-    state = type("S", (), {"step_model": model, "optimizer": torch.optim.SGD(model.parameters(), lr=0.1)})()
-    fn = engine_step_fn(state, Runtime(device=torch.device("cpu")), loss_fn=nn.CrossEntropyLoss(),  # type: ignore[arg-type]
-                        grad_clip=None, sample_batch=_batch(), cuda_graphs=True)
+    fn = graphed_step(model, torch.optim.SGD(model.parameters(), lr=0.1), Runtime(device=torch.device("cpu")),
+                      loss_fn=nn.CrossEntropyLoss(), grad_clip=None, sample_batch=_batch(), cuda_graphs=True)
     assert fn is None  # fit then runs its own eager step
 
 
@@ -212,7 +211,7 @@ def test_engine_fit_with_graphed_step_fn(tmp_path) -> None:
     from resnets.data import DataConfig, load_data
     from resnets.train.config import LoopConfig, OptimConfig, ScheduleConfig
     from resnets.train.engine import fit
-    from resnets.train.cuda_graphs import engine_step_fn
+    from resnets.train.cuda_graphs import graphed_step
     from resnets.train.optim import build_optimizer
     from resnets.train.runtime import make_runtime
     from resnets.train.schedule import resolve_schedule
@@ -229,8 +228,8 @@ def test_engine_fit_with_graphed_step_fn(tmp_path) -> None:
                        steps_per_epoch=len(bundle.train))
     state.set_train_mode()
     loss_fn = nn.CrossEntropyLoss()
-    step_fn = engine_step_fn(state, runtime, loss_fn=loss_fn, grad_clip=None,
-                             sample_batch=next(iter(bundle.train.epoch(0))), cuda_graphs=True)
+    step_fn = graphed_step(state.step_model, state.optimizer, runtime, loss_fn=loss_fn, grad_clip=None,
+                           sample_batch=next(iter(bundle.train.epoch(0))), cuda_graphs=True)
     assert step_fn is not None
     out = fit(state, train=bundle.train, val=bundle.val, loop=loop, loss_fn=loss_fn, grad_clip=None,
               runtime=runtime, log=None, metadata={}, quiet=True, step_fn=step_fn)

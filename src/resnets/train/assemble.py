@@ -66,21 +66,22 @@ class PreparedRun:
         """The training step: captured as a CUDA graph when ``train.cuda_graphs`` and the runtime is
         on CUDA (``sample_batch``, default the first training batch, fixes its shape), else the
         engine's eager step."""
-        if self.cfg.train.cuda_graphs and self.runtime.device.type == "cuda":
-            if sample_batch is None:
-                if self.bundle is None:
-                    raise ValueError("a graphed step needs a sample batch when the run has no dataset")
-                sample_batch = next(iter(self.bundle.train.epoch(0)))  # (x, y) of the loader's fixed shape
-            graphed = graphed_step(self.state.step_model, self.state.optimizer, self.runtime, loss_fn=self.loss_fn,
-                                   grad_clip=self.cfg.optim.grad_clip, sample_batch=sample_batch, cuda_graphs=True)
-            if graphed is not None:
-                return graphed
+        graphed = graphed_step(self.state.step_model, self.state.optimizer, self.runtime, loss_fn=self.loss_fn,
+                               grad_clip=self.cfg.optim.grad_clip, sample_batch=sample_batch or self._first_batch,
+                               cuda_graphs=self.cfg.train.cuda_graphs)
+        if graphed is not None:
+            return graphed
         state, runtime, loss_fn, clip = self.state, self.runtime, self.loss_fn, self.cfg.optim.grad_clip
 
         def eager(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
             return engine.train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=clip)
 
         return eager
+
+    def _first_batch(self) -> tuple[Tensor, Tensor]:
+        if self.bundle is None:
+            raise ValueError("a graphed step needs a sample batch when the run has no dataset")
+        return next(iter(self.bundle.train.epoch(0)))  # (x, y) of the loader's fixed shape
 
 
 def prepare_run(

@@ -32,16 +32,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
 from resnets.runtime import Runtime
 from resnets.train.step import StepFn, step_body
-
-if TYPE_CHECKING:  # annotations only
-    from resnets.train.state import TrainState
 
 OTHER_SHAPES: tuple[str, ...] = ("eager", "error")
 
@@ -246,13 +243,14 @@ def graphed_step(
     *,
     loss_fn: nn.Module,
     grad_clip: float | None,
-    sample_batch: tuple[Tensor, Tensor],
+    sample_batch: tuple[Tensor, Tensor] | Callable[[], tuple[Tensor, Tensor]],
     cuda_graphs: bool,
 ) -> StepFn | None:
     """The one choice between steps: the step captured as a CUDA graph when ``cuda_graphs`` and
     the runtime is on CUDA (in the runtime's precision and layout), else None (the eager step).
 
-    ``sample_batch`` is one training batch of the loader's shape (e.g. the first one).
+    ``sample_batch`` is one training batch of the loader's shape (e.g. the first one), or a
+    function that returns it (called only when a graph is captured).
     """
     if not cuda_graphs or runtime.device.type != "cuda":
         return None
@@ -261,22 +259,9 @@ def graphed_step(
             "CUDA graphs of the whole step are single-process only (the gradient all-reduce is not captured); "
             "turn CUDA graphs off for distributed runs"
         )
-    return GraphedTrainStep(model, optimizer, loss_fn, sample_batch, autocast_dtype=runtime.autocast_dtype,
+    sample = sample_batch() if callable(sample_batch) else sample_batch
+    return GraphedTrainStep(model, optimizer, loss_fn, sample, autocast_dtype=runtime.autocast_dtype,
                             channels_last=runtime.channels_last, grad_clip=grad_clip)
-
-
-def engine_step_fn(
-    state: "TrainState",
-    runtime: Runtime,
-    *,
-    loss_fn: nn.Module,
-    grad_clip: float | None,
-    sample_batch: tuple[Tensor, Tensor],
-    cuda_graphs: bool,
-) -> StepFn | None:
-    """For ``fit(..., step_fn=...)``: :func:`graphed_step` of ``state.step_model`` and ``state.optimizer``."""
-    return graphed_step(state.step_model, state.optimizer, runtime, loss_fn=loss_fn, grad_clip=grad_clip,
-                        sample_batch=sample_batch, cuda_graphs=cuda_graphs)
 
 
 def make_train_step(
@@ -332,7 +317,6 @@ __all__ = [
     "Snapshot",
     "TensorLR",
     "check_capturable",
-    "engine_step_fn",
     "graphed_step",
     "make_train_step",
     "restore",
