@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo check test test-fast clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ install: $(STAMP)
 # The main job: train ResNet-20 on the embedded digits data and report test accuracy.
 demo: $(STAMP)
 	$(BIN)/resnets train --config configs/demo.yaml
+
+# Lint (ruff), types (mypy on models/ and train/ at least, see pyproject.toml), no import cycles.
+check: $(STAMP)
+	$(BIN)/ruff check src tests tools
+	$(BIN)/mypy
+	$(BIN)/python tools/import_cycles.py src/resnets
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # One entry per command module; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (

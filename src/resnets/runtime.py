@@ -17,9 +17,9 @@ one, and only the main rank logs and writes checkpoints.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -89,7 +89,7 @@ class Runtime:
         rank: int = 0,
         world_size: int = 1,
         wrap: Callable[[nn.Module], nn.Module] | None = None,
-    ) -> "Runtime":
+    ) -> Runtime:
         """The runtime with every "auto" resolved for the device (see the module's policy)."""
         dev = resolve_device(device)
         return cls(device=dev, autocast_dtype=resolve_precision(precision, dev),

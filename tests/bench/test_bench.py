@@ -11,9 +11,8 @@ from resnets import create_model
 from resnets.bench import BenchConfig, format_text, load_json, run_bench, save_json
 from resnets.bench.measure import ratios
 from resnets.bench.memory import NOT_MEASURED_CPU
-from resnets.models.inspect import count_parameters
 from resnets.cli import main
-
+from resnets.models.inspect import count_parameters
 
 
 def test_both_workloads_have_positive_throughputs(result: dict) -> None:

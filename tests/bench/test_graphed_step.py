@@ -210,8 +210,8 @@ def test_engine_step_fn_is_none_off_cuda() -> None:
 def test_engine_fit_with_graphed_step_fn(tmp_path) -> None:
     from resnets.data import DataConfig, load_data
     from resnets.train.config import LoopConfig, OptimConfig, ScheduleConfig
-    from resnets.train.engine import fit
     from resnets.train.cuda_graphs import graphed_step
+    from resnets.train.engine import fit
     from resnets.train.optim import build_optimizer
     from resnets.train.runtime import make_runtime
     from resnets.train.schedule import resolve_schedule

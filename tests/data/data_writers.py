@@ -17,7 +17,9 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_idx_dataset(folder: Path, *, n_train: int = 60, n_test: int = 20, gz: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+def write_idx_dataset(
+    folder: Path, *, n_train: int = 60, n_test: int = 20, gz: bool = True, seed: int = 0
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),

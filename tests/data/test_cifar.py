@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_writers import write_cifar
 
 from resnets.data import DataConfig, DatasetNotFoundError, load_data
 from resnets.data.sources.cifar import safe_unpickle
-
-from data_writers import write_cifar
 
 
 @pytest.mark.parametrize("archive", [False, True])

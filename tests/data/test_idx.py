@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_writers import idx_bytes, write_idx_dataset
 
 from resnets.data import DataConfig, DatasetNotFoundError, load_data
 from resnets.data.sources import idx
 from resnets.data.sources.idx import read_idx
-
-from data_writers import idx_bytes, write_idx_dataset
 
 
 @pytest.mark.parametrize("gz", [True, False])

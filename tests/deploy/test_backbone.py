@@ -1,12 +1,11 @@
 import pytest
 import torch
+from deploy_helpers import load_example
 from torchvision.ops import FrozenBatchNorm2d
 
 from resnets import create_model
 from resnets.deploy import Backbone, fpn_backbone
 from resnets.models import save_safetensors
-
-from deploy_helpers import load_example
 
 
 @pytest.mark.parametrize("name,output_stride", [("resnet18", None), ("resnet18", 8), ("resnet20", None)])

@@ -4,12 +4,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from deploy_helpers import calibrate, write_train_checkpoint
 
 from resnets import create_model
 from resnets.cli import main
 from resnets.models import save_safetensors
-
-from deploy_helpers import calibrate, write_train_checkpoint
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -2,13 +2,12 @@ import copy
 
 import pytest
 import torch
+from deploy_helpers import FAMILIES, build, calibrate, small_bottleneck
 from torch import nn
 
 from resnets import create_model
 from resnets.deploy import fold_bn
 from resnets.deploy.fold import count_batchnorms, fold_bn_, fold_conv_bn
-
-from deploy_helpers import FAMILIES, build, calibrate, small_bottleneck
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -1,9 +1,8 @@
 import pytest
 import torch
+from deploy_helpers import build
 
 from resnets.deploy import inference_model
-
-from deploy_helpers import build
 
 
 def test_inference_model_matches_the_eval_model_on_cpu() -> None:

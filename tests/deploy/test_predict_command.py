@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 import torch
+from deploy_helpers import write_train_checkpoint
 from PIL import Image
 
 from resnets.cli import main
 from resnets.data import preprocess
-
-from deploy_helpers import write_train_checkpoint
 
 
 def test_predict_command_runs_the_folded_model(tmp_path, capsys, monkeypatch) -> None:

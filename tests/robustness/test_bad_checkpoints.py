@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from robust_helpers import tiny_recipe, write_recipe
 
 from resnets.cli import main
 from resnets.models import create_model
 from resnets.train import config_from_mapping, run
 from resnets.train.rundir.checkpoint import load_checkpoint, save_checkpoint
-
-from robust_helpers import tiny_recipe, write_recipe
 
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the crafted pickles
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from robust_helpers import tiny_recipe
 
 from resnets.cli import main
 from resnets.train import config_from_mapping, load_config, resolve_schedule
@@ -23,8 +24,6 @@ from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
 from resnets.train.runtime import make_runtime, seed_everything
 from resnets.train.schedule import lr_at
-
-from robust_helpers import tiny_recipe
 
 SECTIONS = {"model", "data", "optim", "schedule", "train", "finetune"}
 LEAVES = sorted(k for k in known_keys() if k not in SECTIONS)

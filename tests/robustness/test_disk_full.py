@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+from robust_helpers import run_dirs, tiny_recipe, write_recipe
 
 import resnets.train.rundir.atomic as atomic
 import resnets.train.rundir.checkpoint as ck
@@ -19,8 +20,6 @@ import resnets.train.rundir.log as runlog
 from resnets.cli import main
 from resnets.train import config_from_mapping, run
 from resnets.train.rundir.checkpoint import load_checkpoint
-
-from robust_helpers import run_dirs, tiny_recipe, write_recipe
 
 
 def _no_space() -> OSError:

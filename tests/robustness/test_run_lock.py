@@ -12,14 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from robust_helpers import tiny_recipe
 
 import resnets.train.rundir.lock as runlock
 from resnets.cli import main
 from resnets.train import config_from_mapping, run
 from resnets.train.rundir.lock import LOCK_NAME, RunDirBusyError, RunDirLock
 from resnets.train.rundir.log import new_run_dir
-
-from robust_helpers import tiny_recipe
 
 # Holds a run directory's lock from another process: runlock.py is loaded by its path, so
 # this child starts in a blink (no torch import), prints "held" and waits to be killed.

@@ -37,7 +37,8 @@ def test_table_equals_the_per_network_results_and_report_embeds_plots(tmp_path, 
         net = nets[f"{row['kind']}-{row['depth']}-s0"]
         assert row["train_error"] == net["train_error"] and row["test_error"] == net["test_error"]
         assert net["steps"] == 4 and net["curve"]["step"] == [2, 4]
-        cells = f"| {row['kind']} | {row['depth']} | {net['params']:,} | 1 | {pct(net['train_error'])} | {pct(net['test_error'])} |"
+        cells = (f"| {row['kind']} | {row['depth']} | {net['params']:,} | 1 | {pct(net['train_error'])} | "
+                 f"{pct(net['test_error'])} |")
         assert cells in summary
         assert f"<td>{pct(net['test_error'])}</td>" in html
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)

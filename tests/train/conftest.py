@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
+from train_helpers import REPO
 
 from resnets.train import RunResult, config_from_mapping, run
-
-from train_helpers import REPO
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import pytest
+
 from resnets.train import config_from_mapping, run
 
 

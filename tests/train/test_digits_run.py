@@ -8,8 +8,8 @@ from PIL import Image
 
 from resnets.cli import main
 from resnets.data import DataConfig, load_data
-from resnets.train import config_from_mapping
 from resnets.deploy.predict import load_predictor, predict
+from resnets.train import config_from_mapping
 
 
 @pytest.mark.slow

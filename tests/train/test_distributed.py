@@ -28,7 +28,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from dist_helpers import run_processes
 from torch import nn
+from train_helpers import REPO, tiny_recipe
 
 from resnets.train import config_from_mapping, run
 from resnets.train.distributed import (
@@ -37,9 +39,6 @@ from resnets.train.distributed import (
     launch_env,
     sync_batchnorm,
 )
-
-from dist_helpers import run_processes
-from train_helpers import REPO, tiny_recipe
 
 TOL = 1e-5  # per-step loss, 2 x B (synchronised BN) against 1 x 2B
 TWO = ["data.batch_size=8", "train.sync_bn=true"]  # the recipe's batch is 16

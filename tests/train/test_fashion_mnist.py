@@ -1,10 +1,9 @@
 from pathlib import Path
 
 import pytest
+from train_helpers import REPO
 
 from resnets.train import config_from_mapping, run
-
-from train_helpers import REPO
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

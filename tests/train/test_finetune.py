@@ -1,11 +1,10 @@
 import torch
 import torchvision
+from train_helpers import tiny_recipe
 
+from resnets.models import create_model
 from resnets.train import config_from_mapping, run
 from resnets.train.finetune import freeze, load_finetune_source
-from resnets.models import create_model
-
-from train_helpers import tiny_recipe
 
 
 def test_finetune_from_a_torchvision_state_dict_file(tmp_path):

@@ -1,11 +1,10 @@
 import pytest
 import torch
+from train_helpers import tiny_recipe
 
 import resnets.train.assemble as run_module
 from resnets.train import NonFiniteLossError, config_from_mapping, run
 from resnets.train.rundir.checkpoint import load_checkpoint
-
-from train_helpers import tiny_recipe
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -1,9 +1,8 @@
 import safetensors.torch
 import torch
+from train_helpers import tiny_recipe
 
 from resnets.train import config_from_mapping, run
-
-from train_helpers import tiny_recipe
 
 
 def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path):

@@ -1,12 +1,11 @@
 import pytest
 import torch
+from train_helpers import tiny_recipe
 
 from resnets.train import config_from_mapping, run
 from resnets.train.config import LoopConfig, OptimConfig
 from resnets.train.optim import build_optimizer
 from resnets.train.runtime import make_runtime
-
-from train_helpers import tiny_recipe
 
 
 def test_auto_precision_and_memory_format_follow_the_device():

@@ -6,11 +6,11 @@
 """
 
 from resnets.bench.config import BenchConfig
-from resnets.train.cuda_graphs import GraphedForward
+from resnets.bench.measure import run_bench
 from resnets.bench.reference_cifar import ReferenceCifarResNet
 from resnets.bench.results import format_text, load_json, save_json
-from resnets.bench.measure import run_bench
 from resnets.bench.twins import TWINS, get_twin
+from resnets.train.cuda_graphs import GraphedForward
 
 __all__ = [
     "BenchConfig",

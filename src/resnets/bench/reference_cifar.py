@@ -9,7 +9,7 @@ It exists for speed comparisons only; it is not part of the model zoo.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn

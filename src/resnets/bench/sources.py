@@ -7,8 +7,8 @@ loader's cost (decoding, augmentation, copies) is inside both sides' timings.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor

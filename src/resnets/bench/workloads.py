@@ -3,8 +3,8 @@ theirs (the twin in the plain loop everyone writes). Same batch, precision and m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 
@@ -58,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]:
     """The trained model, its (C, H, W) input size and its weights file."""
-    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.network import model_from_metadata
+    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 
     weights_path = resolve_checkpoint(path)
     ckpt = load_checkpoint(weights_path, with_state=False)

@@ -6,8 +6,9 @@ import argparse
 import datetime
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from resnets.cli import CLIError
 
@@ -21,7 +22,8 @@ def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     p.add_argument("--milestones", type=int, nargs="*", metavar="IT", help="iterations at which the lr is divided by 10")
     p.add_argument("--eval-every", type=int, dest="eval_every", help="iterations between points of the curves")
     if data:
-        p.add_argument("--data", dest="data_name", metavar="NAME", help="dataset name: digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic")
+        p.add_argument("--data", dest="data_name", metavar="NAME",
+                       help="dataset name: digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic")
         p.add_argument("--data-dir", dest="data_dir", metavar="DIR", help="where the dataset lives")
         p.add_argument("--download", action="store_true", help="download the dataset when it is missing (needs network)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); cuda selects the paper's defaults")

@@ -71,8 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     then every rank trains its shard and only rank 0 logs, writes and prints."""
     from resnets.train import NonFiniteLossError, run
     from resnets.train.distributed import distributed_session, launch_env
-    from resnets.train.rundir.lock import RunDirBusyError
     from resnets.train.rundir.atomic import StorageError
+    from resnets.train.rundir.lock import RunDirBusyError
 
     cfg = _config_for(args)
     env = launch_env()
@@ -103,9 +103,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from resnets.train.assemble import prepare_run
-    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate
+    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
     from resnets.train.runtime import make_runtime
 
     path = resolve_checkpoint(args.checkpoint)
@@ -146,7 +146,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictions = predict(predictor, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report)
     if args.json:
-        print(json.dumps([{"image": p.path, "topk": [{"label": l, "prob": v} for l, v in p.topk]} for p in predictions]))
+        print(json.dumps([{"image": p.path, "topk": [{"label": label, "prob": prob} for label, prob in p.topk]}
+                          for p in predictions]))
         return 1 if skipped else 0
     for p in predictions:
         print(f"{p.path}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))

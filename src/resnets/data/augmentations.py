@@ -6,8 +6,9 @@ Adding an augmentation is one entry here; ``DataConfig.augment`` accepts "auto" 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor

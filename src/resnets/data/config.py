@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from resnets.data.augmentations import AUGMENTATIONS
 
@@ -64,7 +65,7 @@ class DataConfig:
         return self.eval_batch_size or self.batch_size
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "DataConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> DataConfig:
         """Build from a mapping (e.g. YAML); an unknown key is an error that names the known ones."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)

@@ -10,8 +10,8 @@ import functools
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image

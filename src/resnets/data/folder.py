@@ -43,7 +43,8 @@ def bundle_from_folder(
     if not in_memory:
         return bundle_from_files(cfg, data, augment=augment, device=device, rank=rank, world_size=world_size)
     arrays = decode_splits(cfg, splits, size=size)
-    return bundle_from_arrays(cfg, arrays_from(arrays, data.classes), device=device, rank=rank, world_size=world_size, augment=augment)
+    return bundle_from_arrays(cfg, arrays_from(arrays, data.classes), device=device, rank=rank, world_size=world_size,
+                              augment=augment)
 
 
 def decode_splits(cfg: DataConfig, splits: dict[str, FileSplit], *, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -8,7 +8,7 @@ tail of ``epoch(e)`` exactly, whatever the number of workers.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -136,7 +136,8 @@ class FolderLoader:
             persistent_workers=workers > 0,
         )
         if train and len(self) == 0:
-            raise ValueError(f"the training split has {self.num_samples} samples on this rank, fewer than batch_size={batch_size}")
+            raise ValueError(f"the training split has {self.num_samples} samples on this rank, "
+                             f"fewer than batch_size={batch_size}")
 
     def __len__(self) -> int:
         return self.num_samples // self.batch_size if self.train else -(-self.num_samples // self.batch_size)

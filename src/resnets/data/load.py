@@ -13,7 +13,7 @@ from resnets.data.sources import FolderData, get_source
 
 def load_data(
     cfg: DataConfig,
-    device: torch.device = torch.device("cpu"),
+    device: torch.device | str = "cpu",
     rank: int = 0,
     world_size: int = 1,
 ) -> DataBundle:

@@ -6,7 +6,7 @@ Order and augmentation are pure functions of (seed, epoch, batch index, rank), s
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

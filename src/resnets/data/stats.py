@@ -3,7 +3,7 @@ in-memory datasets (one uint8 tensor) and the streamed folders (batches of decod
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -48,7 +48,7 @@ class Backbone(nn.Module):
         self.strides: list[int] = [int(info[s]["stride"]) for s in stages]  # type: ignore[call-overload]
         self._indices = [model.stage_names.index(s) + 1 for s in stages]  # 0 is the stem
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":  # x: (N, C, H, W)
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:  # x: (N, C, H, W)
         maps = self.model.forward_intermediates(x, indices=self._indices)  # (N, C_i, H/s_i, W/s_i) each
         return OrderedDict(zip(self.out_stages, maps))
 
@@ -106,7 +106,7 @@ class FPNBackbone(nn.Module):
         )
         self.out_channels = out_channels
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         features = self.body(x)
         named = OrderedDict((str(i), f) for i, f in enumerate(features.values()))  # torchvision's names
         return self.fpn(named)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from resnets.data import preprocess
-from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
 from resnets.train.network import model_from_metadata
+from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
 
 
 @dataclass

@@ -12,9 +12,9 @@ its checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -142,9 +142,10 @@ class _Unit(nn.Module):
     def zero_init_last(self) -> None:
         """Zero the branch's last layer (BN scale and shift, or conv): the unit becomes the identity."""
         last = self.last_layer()
-        nn.init.zeros_(last.weight)
-        if getattr(last, "bias", None) is not None:
-            nn.init.zeros_(last.bias)
+        nn.init.zeros_(cast(Tensor, last.weight))
+        bias = getattr(last, "bias", None)
+        if bias is not None:
+            nn.init.zeros_(bias)
 
     def _add(self, branch: Tensor, identity: Tensor) -> Tensor:
         branch = self.drop_path(branch)
@@ -272,6 +273,9 @@ BLOCKS: dict[str, type[_Unit]] = {
     "preact_basic": PreActBasicBlock,
     "preact_bottleneck": PreActBottleneck,
 }
+
+
+Unit = _Unit  # the base of every residual (or plain) unit
 
 
 def is_unit(module: nn.Module) -> bool:

@@ -7,7 +7,7 @@ and returns the maps at ``out_indices``: 0 the stem, i stage i, as timm numbers 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -32,6 +32,8 @@ class FeatureInfo(list):  # type: ignore[type-arg]
 class FeatureNet(nn.Module):
     """The maps of ``out_indices`` of ``model`` as a list of (N, C_i, H/r_i, W/r_i) tensors."""
 
+    _net: ResNet
+
     def __init__(self, model: ResNet, *, out_indices: Sequence[int]) -> None:
         super().__init__()
         every = [model.stem_info, *model.feature_info]
@@ -49,7 +51,7 @@ class FeatureNet(nn.Module):
                 self.add_module(name, child)  # the same modules: keys as in the network
         object.__setattr__(self, "_net", model)  # not a submodule: no second copy of the keys
 
-    def train(self, mode: bool = True) -> "FeatureNet":
+    def train(self, mode: bool = True) -> FeatureNet:
         super().train(mode)
         self._net.training = mode  # gradient checkpointing reads the network's flag
         return self

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence, overload
+from typing import Literal, overload
 
 from resnets.models.features import FeatureNet
 from resnets.models.resnet import ResNet

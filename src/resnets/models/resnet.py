@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from resnets.models.blocks import BLOCKS, SHORTCUTS, count_weighted_layers, is_unit, make_shortcut
+from resnets.models.blocks import BLOCKS, SHORTCUTS, Unit, count_weighted_layers, make_shortcut
 
 STEMS = ("imagenet", "cifar")
 
@@ -30,6 +30,9 @@ def _check_choice(name: str, value: object, choices: Sequence[object]) -> None:
 
 class ResNet(nn.Module):
     """A residual (or plain) network. Build it through ``resnets.create_model``."""
+
+    conv1: nn.Conv2d
+    bn1: nn.Module
 
     def __init__(
         self,
@@ -125,7 +128,7 @@ class ResNet(nn.Module):
 
     # -- construction helpers -------------------------------------------------
     @staticmethod
-    def _make_stem(stem: str, in_chans: int, width: int) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module, int]:
+    def _make_stem(stem: str, in_chans: int, width: int) -> tuple[nn.Conv2d, nn.Module, nn.Module, nn.Module, int]:
         if stem == "imagenet":
             conv = nn.Conv2d(in_chans, width, kernel_size=7, stride=2, padding=3, bias=False)
             return conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1), 4
@@ -169,9 +172,9 @@ class ResNet(nn.Module):
                 m.zero_init_last()
 
     # -- the interface shared by every model --------------------------------
-    def units(self) -> list[nn.Module]:
+    def units(self) -> list[Unit]:
         """Every residual (or plain) unit, in order."""
-        return [m for m in self.modules() if is_unit(m)]
+        return [m for m in self.modules() if isinstance(m, Unit)]
 
     def stages(self) -> list[nn.Sequential]:
         return [getattr(self, name) for name in self.stage_names]
@@ -229,7 +232,7 @@ class ResNet(nn.Module):
             self._check_input(x)
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
-    def forward_stages(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward_stages(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """The output of every stage, keyed by name (see ``feature_info`` for channels and strides)."""
         out: OrderedDict[str, Tensor] = OrderedDict()
         x = self.forward_stem(x)

@@ -90,8 +90,9 @@ def _register_all() -> None:
                        family="cifar", kind="preact", description=f"pre-activation CIFAR ResNet-{depth} (6n+2, n={n})")
     for depth in PREACT_CIFAR_BOTTLENECK_DEPTHS:
         n = (depth - 2) // 9
-        register_model(f"preact_resnet{depth}", partial(cifar_net, block="preact_bottleneck", units_per_stage=n, default_shortcut="B"),
-                       family="cifar", kind="preact", description=f"pre-activation CIFAR ResNet-{depth} (bottleneck, 9n+2, n={n})")
+        builder = partial(cifar_net, block="preact_bottleneck", units_per_stage=n, default_shortcut="B")
+        register_model(f"preact_resnet{depth}", builder, family="cifar", kind="preact",
+                       description=f"pre-activation CIFAR ResNet-{depth} (bottleneck, 9n+2, n={n})")
     for depth, block, layers, _ in imagenet:
         register_model(f"plain{depth}", partial(imagenet_net, block=block, layers=layers, plain=True),
                        family="imagenet", kind="plain", description=f"plain twin of ResNet-{depth}, no shortcuts")

@@ -113,7 +113,7 @@ def _by_net(results: dict[str, Result], seed: int) -> list[Result]:
     return sorted(rs, key=lambda r: (list(KINDS).index(r["kind"]), r["depth"]))
 
 
-def gradient_figure(results: dict[str, Result], *, key: str, ylabel: str, xlabel: str) -> "Figure":
+def gradient_figure(results: dict[str, Result], *, key: str, ylabel: str, xlabel: str) -> Figure:
     """One panel per phase: ``key`` (a per-layer list) on a log scale against layer index."""
     from matplotlib.figure import Figure
 

@@ -161,7 +161,7 @@ def describe(r: Result) -> str:
     return f"{r['kind']:>8}-{r['depth']:<4} seed {r['seed']}: test error {100 * r['test_error']:.2f}%{extra}"
 
 
-def identity_figures(results: dict[str, Result]) -> tuple["Figure", "Figure"]:
+def identity_figures(results: dict[str, Result]) -> tuple[Figure, Figure]:
     from matplotlib.figure import Figure
 
     rs = sorted(results.values(), key=lambda r: (r["seed"], r["kind"], r["depth"]))

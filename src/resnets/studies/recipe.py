@@ -9,8 +9,9 @@ divided by 10 at 32k and 48k iterations, 64k iterations, ResNet-110 warmed up at
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -86,7 +87,7 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, changes: Mapping[str, Any]) -> "Recipe":
+    def replace(self, changes: Mapping[str, Any]) -> Recipe:
         """A copy with ``changes`` (None values ignored); an unknown name is an error."""
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)

@@ -53,7 +53,8 @@ def environment(device: str, command: str) -> dict[str, str]:
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": command,
-        "device": device + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") and torch.cuda.is_available() else ""),
+        "device": device + (f" ({torch.cuda.get_device_name()})"
+                            if device.startswith("cuda") and torch.cuda.is_available() else ""),
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from resnets.data import DataBundle, Loader
 from resnets.data.loader import TensorLoader

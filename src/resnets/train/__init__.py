@@ -4,6 +4,8 @@
 >>> result = run(load_config("configs/demo.yaml", ["train.epochs=2"]))
 """
 
+from resnets.runtime import Runtime
+from resnets.train.assemble import PreparedRun, build_model, prepare_run
 from resnets.train.config import (
     FinetuneConfig,
     LoopConfig,
@@ -16,9 +18,8 @@ from resnets.train.config import (
 from resnets.train.configio import ConfigError, config_from_mapping, dump_config, load_config
 from resnets.train.engine import NonFiniteLossError, fit
 from resnets.train.evaluate import evaluate
-from resnets.train.assemble import PreparedRun, build_model, prepare_run
 from resnets.train.runner import RunResult, run
-from resnets.train.runtime import Runtime, make_runtime
+from resnets.train.runtime import make_runtime
 from resnets.train.schedule import LRSchedule, lr_at, resolve_schedule
 
 __all__ = [

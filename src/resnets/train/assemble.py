@@ -6,9 +6,10 @@ learning-rate schedule (one base rate, scaled once), the training state and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,13 +17,13 @@ from torch import Tensor, nn
 from resnets.data import DataBundle, load_data
 from resnets.runtime import Runtime
 from resnets.train import engine
-from resnets.train.rundir.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.train.config import TrainConfig
 from resnets.train.cuda_graphs import graphed_step
 from resnets.train.distributed import check_resume_batch, sync_batchnorm
 from resnets.train.finetune import freeze, load_finetune_source
 from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
+from resnets.train.rundir.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.train.schedule import lr_at, resolve_schedule
 from resnets.train.state import TrainState
 from resnets.train.step import StepFn
@@ -107,8 +108,9 @@ def prepare_run(
     else:
         data = bundle
     model = (model_fn or build_model)(cfg, data)
-    ckpt = load_checkpoint(resume) if resume is not None else None
-    if ckpt is not None:
+    ckpt = None
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
         if ckpt.state is None:
             raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
         check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)

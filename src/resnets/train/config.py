@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from resnets.data.config import DataConfig
 
@@ -187,8 +188,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "schedule.warmup": (_non_negative, ">= 0"),
     "schedule.warmup_factor": (_non_negative, ">= 0"),
     "schedule.min_lr": (_non_negative, ">= 0"),
-    "train.seed": (lambda v: 0 <= v < _SEED_LIMIT, f"in [0, 2**63)"),
-    "data.seed": (lambda v: 0 <= v < _SEED_LIMIT, f"in [0, 2**63)"),
+    "train.seed": (lambda v: 0 <= v < _SEED_LIMIT, "in [0, 2**63)"),
+    "data.seed": (lambda v: 0 <= v < _SEED_LIMIT, "in [0, 2**63)"),
 }
 
 

@@ -17,16 +17,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from resnets.train.config import LoopConfig
 from resnets.runtime import Runtime, resolve_device
+from resnets.train.config import LoopConfig
 from resnets.train.runtime import make_runtime
 
 ENV_KEYS: tuple[str, ...] = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -214,8 +215,10 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
 
     @torch.no_grad()
     def _update_running(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
-        self.num_batches_tracked.add_(1)  # type: ignore[operator]
-        factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        tracked = self.num_batches_tracked
+        assert tracked is not None  # track_running_stats
+        tracked.add_(1)
+        factor = self.momentum if self.momentum is not None else 1.0 / float(tracked)
         self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)  # type: ignore[union-attr]
         self.running_var.lerp_(unbiased_var.to(self.running_var.dtype), factor)  # type: ignore[union-attr]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from torch import nn
 
@@ -40,7 +41,7 @@ def freeze(model: nn.Module, stages: int) -> list[nn.Module]:
     """
     if stages < 0:
         return []
-    names: list[str] = list(model.stage_names)
+    names: list[str] = list(cast(list[str], model.stage_names))
     if stages > len(names):
         raise ValueError(f"finetune.freeze_stages={stages} but the model has {len(names)} stages ({names})")
     frozen: list[nn.Module] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -18,13 +18,13 @@ from torch import nn
 from resnets.data import DataBundle
 from resnets.runtime import Runtime
 from resnets.train.assemble import prepare_run
-from resnets.train.rundir.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
 from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
 from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
 from resnets.train.network import options_json
+from resnets.train.rundir.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.rundir.log import RunLog, environment, latest_run_dir, new_run_dir
 from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState
@@ -54,8 +54,8 @@ def checkpoint_metadata(
         global_batch=cfg.data.batch_size * world_size,
         model=cfg.model.name,
         model_options=options_json(cfg.model),
-        num_classes=int(model.num_classes),
-        in_chans=int(model.in_chans),
+        num_classes=int(cast(int, model.num_classes)),
+        in_chans=int(cast(int, model.in_chans)),
         classes=list(bundle.classes),
         mean=list(bundle.mean),
         std=list(bundle.std),

@@ -1,12 +1,14 @@
 """The training run's runtime (from ``train.precision``/``train.channels_last``), seeding, the
-RNG states a checkpoint carries, and determinism. The policy that resolves "auto" is :mod:`resnets.runtime`; it is not repeated here."""
+RNG states a checkpoint carries, and determinism. The policy that resolves "auto" is
+:mod:`resnets.runtime`; it is not repeated here."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -31,7 +33,7 @@ def make_runtime(
 
 def rng_state() -> dict[str, Any]:
     """Every RNG the loop may touch, as weights_only-loadable values."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state())
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [str(np_state[0]), torch.from_numpy(np_state[1].astype(np.int64)), *map(int, np_state[2:4]),

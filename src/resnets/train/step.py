@@ -6,7 +6,7 @@ CUDA graph (:class:`resnets.train.cuda_graphs.GraphedTrainStep`) both run :func:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

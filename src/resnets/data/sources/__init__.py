@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from resnets.data.config import DataConfig
 from resnets.data.sources.base import ArrayData, FileSplit, FolderData

@@ -56,7 +56,7 @@ class RunDirLock:
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> "RunDirLock":
+    def acquire(self) -> RunDirLock:
         if fcntl is not None:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -92,7 +92,7 @@ class RunDirLock:
             os.ftruncate(fd, 0)  # no owner any more (the file itself stays: unlinking it would race)
         os.close(fd)  # closing drops the flock
 
-    def __enter__(self) -> "RunDirLock":
+    def __enter__(self) -> RunDirLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,6 @@ its files are replaced atomically, and a failed write (a full disk) raises
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import time
