@@ -34,12 +34,14 @@ class ModelConfig:
     """Which network: ``name`` from :func:`resnets.list_models`, with the options of
     :func:`resnets.create_model` (passed as keyword arguments by :func:`build_model`).
     ``num_classes``/``in_chans`` default (null) to the dataset's; ``shortcut`` null is the
-    family's default (option A for the CIFAR nets, B for the ImageNet nets)."""
+    family's default (option A for the CIFAR nets, B for the ImageNet nets); ``pad_placement``
+    says where option A puts its zero channels ("after" or "split", see ``ModelOptions``)."""
 
     name: str = "resnet20"
     num_classes: int | None = None
     in_chans: int | None = None
     shortcut: str | None = None
+    pad_placement: str = "after"
     variant: str = "v1.5"
     zero_init_last: bool = False
     drop_path_rate: float = 0.0
@@ -211,7 +213,7 @@ def _check_values(cfg: TrainConfig) -> None:
         value = getattr(getattr(cfg, section), leaf)
         if not ok(value):
             raise ValueError(f"{key}={value!r} must be {what}")
-    from resnets.models.blocks import SHORTCUTS
+    from resnets.models.blocks import PAD_PLACEMENTS, SHORTCUTS
     from resnets.models.registry import VARIANTS, get_entry
 
     try:
@@ -221,6 +223,7 @@ def _check_values(cfg: TrainConfig) -> None:
     if cfg.model.shortcut is not None:
         _one_of(cfg.model.shortcut, SHORTCUTS, "model.shortcut")
     _one_of(cfg.model.variant, VARIANTS, "model.variant")
+    _one_of(cfg.model.pad_placement, PAD_PLACEMENTS, "model.pad_placement")
     if cfg.optim.name == "sgd" and cfg.optim.nesterov and cfg.optim.momentum <= 0:
         raise ValueError("optim.nesterov=true needs optim.momentum > 0 (e.g. optim.momentum=0.9)")
 
