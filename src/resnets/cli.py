@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.deploy",
     "resnets.commands.bench",
     "resnets.commands.studies",
+    "resnets.commands.weights",
 )
 
 
@@ -42,11 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from resnets.models.hub import DownloadError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (CLIError, ValueError, KeyError, FileNotFoundError, DownloadError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"resnets {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="top-k labels for image files")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--checkpoint", required=True, help="a run directory or a .safetensors checkpoint")
+    p.add_argument("--checkpoint", help="a run directory or a .safetensors checkpoint")
+    p.add_argument("--weights", help="published weights by name instead, e.g. resnet50.IMAGENET1K_V2 (`resnets weights`)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
@@ -139,11 +140,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnets.deploy import inference_model
-    from resnets.train.predict import load_predictor, predict
+    from resnets.train.predict import load_predictor, load_published_predictor, predict
 
     if args.topk < 1 or args.batch_size < 1:
         raise CLIError("--topk and --batch-size must be >= 1")
-    predictor = load_predictor(args.checkpoint, device=args.device)
+    if (args.checkpoint is None) == (args.weights is None):
+        raise CLIError("give --checkpoint RUN_DIR|FILE or --weights NAME (one of them)")
+    if args.weights is not None:
+        predictor = load_published_predictor(args.weights, device=args.device)
+    else:
+        predictor = load_predictor(args.checkpoint, device=args.device)
+    if predictor.note:
+        print(f"resnets predict: note: {predictor.note}", file=sys.stderr)
     # BN folded into the convolutions; bf16 and channels_last on CUDA; optionally compiled
     predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile)
     skipped: list[str] = []

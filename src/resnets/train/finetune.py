@@ -1,31 +1,66 @@
-"""Fine-tuning: load a project checkpoint or a torchvision state dict, freeze early stages."""
+"""Fine-tuning: start from a project checkpoint, published weights by name, or a foreign
+checkpoint (converted on the fly); freeze early stages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from torch import nn
+from torch import Tensor, nn
 
+from resnets.models.blocks import ZeroPadShortcut
+from resnets.models.foreign import convert_state, detect_format
 from resnets.models.weights import load_pretrained, read_state_dict
 from resnets.train.checkpoint import WEIGHTS_SUFFIX, resolve_checkpoint
 
 
-def read_source(source: str | Path) -> dict:
-    """The state dict of a run directory (best, else last), a .safetensors file or a torch file."""
+def _published(model: nn.Module, name: str) -> Path | None:
+    """The file of published weights ``name`` (``resnet50.IMAGENET1K_V2``), fetched when needed."""
+    from resnets.models.hub import fetch
+    from resnets.models.pretrained import find_weights
+
+    entry = find_weights(name)
+    if entry is None:
+        return None
+    v1 = any(getattr(u, "conv1", None) is not None and u.conv1.stride == (2, 2) and u.conv1.kernel_size == (1, 1)
+             for u in getattr(model, "units", lambda: [])())
+    if v1 and entry.variant != "v1":
+        raise ValueError(f"finetune.source {name} was trained with variant={entry.variant!r}; set "
+                         f"model.variant={entry.variant}")
+    return fetch(entry.url)
+
+
+def read_source(source: str | Path, model: nn.Module | None = None) -> dict[str, Tensor]:
+    """The state dict of a run directory (best, else last), a .safetensors file, a torch file
+    (foreign CIFAR formats renamed to our keys) or published weights by name."""
     path = Path(source)
+    if not path.exists() and model is not None:
+        path = _published(model, str(source)) or path
     if path.is_dir() or path.name.endswith(WEIGHTS_SUFFIX):
         path = resolve_checkpoint(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"finetune.source {source} not found; give a run directory, a .safetensors checkpoint "
-            "or a torchvision state-dict file (.pth)"
+            f"finetune.source {source} not found; give a run directory, a .safetensors checkpoint, "
+            "a torchvision/akamaster/chenyaofo state-dict file or published weights by name (`resnets weights`)"
         )
-    return read_state_dict(path)
+    state = read_state_dict(path)
+    fmt = detect_format(state)
+    if fmt is None or all(fmt.rename(k) == k for k in state):
+        return state
+    converted = convert_state(state, from_format=fmt.name)
+    if converted.options.get("shortcut") == "A" and model is not None:
+        placements = {m.placement for m in model.modules() if isinstance(m, ZeroPadShortcut)}
+        if placements != {converted.options["pad_placement"]}:
+            raise ValueError(
+                f"finetune.source {source} is a {fmt.name} checkpoint whose option-A shortcuts put the zero "
+                f"channels {converted.options['pad_placement']!r}; set model.shortcut=A "
+                f"model.pad_placement={converted.options['pad_placement']} (or `resnets convert` it first)"
+            )
+    return converted.state
 
 
 def load_finetune_source(model: nn.Module, source: str | Path) -> dict[str, list[str]]:
     """Load ``source`` into ``model``; a head of another class count is left as initialised."""
-    state = read_source(source)
+    state = read_source(source, model)
     head = state.get("fc.weight")
     own = model.state_dict().get("fc.weight")
     drop_head = head is not None and own is not None and head.shape != own.shape

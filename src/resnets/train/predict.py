@@ -34,6 +34,7 @@ class Predictor:
     std: tuple[float, ...]
     crop_fraction: float
     device: torch.device
+    note: str | None = None  # e.g. why the classes are numbered rather than named
 
     def transform(self, image: Image.Image) -> torch.Tensor:
         return preprocess(image, image_size=self.image_size, in_chans=self.in_chans, mean=self.mean,
@@ -53,6 +54,24 @@ def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu"
         in_chans=int(meta["in_chans"]), mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])),
         crop_fraction=float(meta.get("crop_fraction", "1.0")), device=dev,
     )
+
+
+def load_published_predictor(name: str, *, device: torch.device | str = "cpu") -> Predictor:
+    """Published weights by name (``resnet50.IMAGENET1K_V2``), with their class names and their
+    own evaluation transform (resize, centre crop, mean and std)."""
+    from resnets.models import create_model
+    from resnets.models.labels import class_names_or_indices
+    from resnets.models.pretrained import find_weights
+
+    entry = find_weights(name)
+    if entry is None:
+        raise ValueError(f"{name!r} names no published weights (MODEL.TAG); `resnets weights` lists them")
+    model = create_model(entry.model, weights=entry.tag)
+    classes, note = class_names_or_indices(entry.labels, entry.num_classes)
+    dev = torch.device(device)
+    model.to(dev).eval()
+    return Predictor(model=model, classes=classes, image_size=entry.crop, in_chans=3, mean=entry.mean, std=entry.std,
+                     crop_fraction=entry.crop_fraction, device=dev, note=note)
 
 
 def _open(path: str) -> Image.Image:
