@@ -108,7 +108,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from resnets.data import load_data
     from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
-    from resnets.train.evaluate import evaluate
+    from resnets.train.evaluate import evaluate, with_checkpoint_normalisation
     from resnets.train.model import model_from_metadata
     from resnets.train.runtime import make_runtime
 
@@ -125,6 +125,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        f"{'val' if args.split == 'test' else 'test'}")
     model = model_from_metadata(ckpt.metadata)
     apply_weights(model, ckpt, path=path)
+    if "mean" in ckpt.metadata:  # a converted checkpoint keeps its source's input normalisation
+        model = with_checkpoint_normalisation(
+            model, loader_stats=(bundle.mean, bundle.std),
+            model_stats=(json.loads(ckpt.metadata["mean"]), json.loads(ckpt.metadata["std"])))
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
