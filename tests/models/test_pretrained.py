@@ -146,3 +146,14 @@ def test_weights_command_lists_and_downloads(published, capsys) -> None:
     assert main(["weights", "resnet20"]) == 0
     assert path in capsys.readouterr().out
     assert main(["weights", "download", "resnet20.NOPE"]) == 2
+
+
+def test_imagenet_class_names_come_from_torchvision_with_a_fallback(monkeypatch) -> None:
+    from resnets.models.labels import class_names, class_names_or_indices
+
+    pytest.importorskip("torchvision")
+    names = class_names("imagenet-1k")
+    assert len(names) == 1000 == len(set(names)) and names[0] == "tench"
+    monkeypatch.setitem(__import__("sys").modules, "torchvision.models._meta", None)  # as if missing
+    numbered, why = class_names_or_indices("imagenet-1k", 1000)
+    assert numbered[:2] == ["0", "1"] and "torchvision" in why and "\n" not in why
