@@ -105,10 +105,16 @@ def test_finetune_source_takes_the_foreign_file_and_the_converted_one(tmp_path, 
     torch.testing.assert_close(other.conv1.weight, model.conv1.weight)
 
 
-def test_finetune_refuses_the_other_padding_placement(akamaster) -> None:
+def test_finetune_refuses_the_other_padding_placement(tmp_path, akamaster) -> None:
     _, src = akamaster
     with pytest.raises(ValueError, match="model.pad_placement=split"):
         load_finetune_source(create_model("resnet20", num_classes=10), src)
+    dst = tmp_path / "c.safetensors"
+    assert main(["convert", str(src), str(dst)]) == 0
+    with pytest.raises(ValueError, match="model.pad_placement=split"):  # the converted file says so too
+        load_finetune_source(create_model("resnet20", num_classes=10), dst)
+    with pytest.raises(ValueError, match="model.shortcut=A"):
+        load_finetune_source(create_model("resnet20", num_classes=10, shortcut="B"), src)
 
 
 def test_convert_errors_are_one_line_with_exit_2(tmp_path, capsys) -> None:

@@ -3,6 +3,7 @@ checkpoint (converted on the fly); freeze early stages."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 from resnets.models.blocks import ZeroPadShortcut
 from resnets.models.foreign import convert_state, detect_format
 from resnets.models.weights import load_pretrained, read_state_dict
-from resnets.train.checkpoint import WEIGHTS_SUFFIX, resolve_checkpoint
+from resnets.train.checkpoint import WEIGHTS_SUFFIX, read_metadata, resolve_checkpoint
 
 
 def _published(model: nn.Module, name: str) -> Path | None:
@@ -45,17 +46,29 @@ def read_source(source: str | Path, model: nn.Module | None = None) -> dict[str,
     state = read_state_dict(path)
     fmt = detect_format(state)
     if fmt is None or all(fmt.rename(k) == k for k in state):
+        if model is not None and path.name.endswith(WEIGHTS_SUFFIX):
+            options = json.loads(read_metadata(path).get("model_options", "{}"))
+            if options.get("shortcut") in (None, "A"):  # trained or converted with zero-padding shortcuts
+                _check_placement(model, options.get("pad_placement", "after"), source)
         return state
     converted = convert_state(state, from_format=fmt.name)
     if converted.options.get("shortcut") == "A" and model is not None:
-        placements = {m.placement for m in model.modules() if isinstance(m, ZeroPadShortcut)}
-        if placements != {converted.options["pad_placement"]}:
-            raise ValueError(
-                f"finetune.source {source} is a {fmt.name} checkpoint whose option-A shortcuts put the zero "
-                f"channels {converted.options['pad_placement']!r}; set model.shortcut=A "
-                f"model.pad_placement={converted.options['pad_placement']} (or `resnets convert` it first)"
-            )
+        _check_placement(model, str(converted.options["pad_placement"]), source, fmt=fmt.name)
     return converted.state
+
+
+def _check_placement(model: nn.Module, wanted: str, source: str | Path, *, fmt: str = "") -> None:
+    """Refuse weights trained with the other option-A placement (same shapes, other function)."""
+    placements = {m.placement for m in model.modules() if isinstance(m, ZeroPadShortcut)}
+    if placements and placements != {wanted}:
+        what = f"a {fmt} checkpoint" if fmt else "a checkpoint"
+        raise ValueError(
+            f"finetune.source {source} is {what} whose option-A shortcuts put the zero channels {wanted!r}, "
+            f"this model puts them {sorted(placements)[0]!r}; set model.pad_placement={wanted}"
+        )
+    if not placements and fmt:
+        raise ValueError(f"finetune.source {source} is a {fmt} checkpoint with option-A shortcuts; set "
+                         f"model.shortcut=A model.pad_placement={wanted}")
 
 
 def load_finetune_source(model: nn.Module, source: str | Path) -> dict[str, list[str]]:
