@@ -34,6 +34,8 @@ NAME = hashed_name("tiny", PAYLOAD)
 
 
 def test_good_download_is_verified_and_cached_once(homes) -> None:
+    weights_dir().mkdir(parents=True)
+    (weights_dir() / f".{NAME}.killed.part").write_bytes(PAYLOAD[:10])  # left by a killed download
     with serving() as server:
         server.files[NAME] = PAYLOAD
         path = fetch(server.url("ok", NAME))

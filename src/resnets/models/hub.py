@@ -124,6 +124,8 @@ def download(url: str, dest_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, prog
     with _locked(dest.parent / f".{filename}.lock"):
         if dest.is_file():  # another process finished it while this one waited
             return dest
+        for stale in dest.parent.glob(f".{filename}.*.part"):  # left by a killed download (the lock is ours)
+            stale.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest.parent)
         tmp = Path(tmp_name)
         try:

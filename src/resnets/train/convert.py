@@ -34,7 +34,7 @@ class ConvertResult:
 def _normalisation(src: Path, conv: Converted, notes: list[str]) -> Normalisation:
     """The source's evaluation transform: a published file's own, else the format's for its class count."""
     for entry in list_weights():
-        if entry.filename == src.name:
+        if entry.filename == src.name and entry.model == conv.model:
             return Normalisation(entry.labels, entry.mean, entry.std, entry.crop, entry.crop_fraction)
     found = conv.normalisation
     if found is not None:
