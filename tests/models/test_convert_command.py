@@ -136,3 +136,13 @@ def test_from_names_the_format_when_keys_are_ambiguous(tmp_path, capsys) -> None
     assert "chenyaofo format -> resnet20" in capsys.readouterr().out
     assert main(["convert", str(src), str(tmp_path / "b.safetensors"), "--from", "nope"]) == 2
     assert "known formats" in capsys.readouterr().err
+
+
+def test_a_truncated_source_is_one_line_and_writes_nothing(tmp_path, akamaster, capsys) -> None:
+    _, src = akamaster
+    cut = tmp_path / "cut.th"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    assert main(["convert", str(cut), str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cut.th" in err
+    assert not list(tmp_path.glob("*x.safetensors*"))
