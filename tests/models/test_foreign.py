@@ -122,3 +122,11 @@ def test_unknown_format_is_one_line_naming_what_was_found(tmp_path) -> None:
 
 def test_detection_needs_the_format_s_keys() -> None:
     assert detect_format({"linear.weight": torch.zeros(10, 64)}) is None
+
+
+def test_a_depth_we_do_not_have_is_named(tmp_path) -> None:
+    net = randomise(AkamasterResNet(2))  # 14 layers: not one of the paper's depths
+    path = tmp_path / "resnet14.th"
+    torch.save({"state_dict": net.state_dict()}, path)
+    with pytest.raises(ValueError, match="akamaster checkpoint .*6 residual units.* fits none of our cifar models"):
+        convert_checkpoint(path, tmp_path / "x.safetensors")

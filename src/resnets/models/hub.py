@@ -27,7 +27,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from resnets.models.pretrained import hash_prefix_of
 
@@ -144,7 +144,7 @@ def download(url: str, dest_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, prog
     return dest
 
 
-def _stream(url: str, out: object, *, timeout: float, progress: bool, manual: str) -> str:
+def _stream(url: str, out: BinaryIO, *, timeout: float, progress: bool, manual: str) -> str:
     """Copy ``url`` into ``out``; returns the SHA-256 of what was received."""
     digest = hashlib.sha256()
     received, expected = 0, None
@@ -155,7 +155,7 @@ def _stream(url: str, out: object, *, timeout: float, progress: bool, manual: st
             expected = int(length) if length and length.isdigit() else None
             for block in iter(lambda: response.read(CHUNK), b""):
                 digest.update(block)
-                out.write(block)  # type: ignore[attr-defined]
+                out.write(block)
                 received += len(block)
                 if progress:
                     total = f" of {expected / 1e6:.1f}" if expected else ""

@@ -130,8 +130,9 @@ class LoopConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Start from ``source`` (a run directory, a project checkpoint or a torchvision
-    state-dict file); the head is re-initialised when the class count differs.
+    """Start from ``source`` (a run directory, a project checkpoint, a torchvision, akamaster or
+    chenyaofo state-dict file, or published weights by name such as ``resnet50.IMAGENET1K_V2``);
+    the head is re-initialised when the class count differs.
     ``freeze_stages``: -1 freezes nothing, 0 the stem, k the stem and the first k stages
     (their BN layers stay in eval mode)."""
 
