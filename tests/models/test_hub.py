@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,10 @@ def test_a_stalled_server_times_out(homes) -> None:
 
 
 def test_no_network_names_the_url_the_file_and_the_folder(homes) -> None:
-    url = f"http://127.0.0.1:9/{NAME}"  # the discard port: nothing listens there
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{NAME}"
     with pytest.raises(DownloadError) as err:
         fetch(url, timeout=2)
     message = str(err.value)

@@ -165,6 +165,8 @@ def _stream(url: str, out: BinaryIO, *, timeout: float, progress: bool, manual: 
     except (socket.timeout, TimeoutError):
         raise DownloadError(f"{url}: no data for {timeout:g} s; the partial file was removed. {manual}") from None
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (socket.timeout, TimeoutError)):
+            raise DownloadError(f"{url}: no data for {timeout:g} s; the partial file was removed. {manual}") from None
         raise DownloadError(f"{url}: cannot connect ({exc.reason}); without a network, {manual}") from None
     except http.client.HTTPException as exc:
         raise DownloadError(f"{url}: the transfer failed ({type(exc).__name__}); the partial file was removed. "
