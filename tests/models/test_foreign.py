@@ -102,10 +102,11 @@ def test_torchvision_converts(tmp_path) -> None:
 
 
 def test_old_files_without_bn_counters_convert(tmp_path) -> None:
+    """As written by torch < 0.4.1: the legacy (non-zip) serialisation, no BN step counters."""
     net, src = _akamaster_file(tmp_path)
     blob = torch.load(src, weights_only=True)
     blob["state_dict"] = {k: v for k, v in blob["state_dict"].items() if not k.endswith("num_batches_tracked")}
-    torch.save(blob, src)
+    torch.save(blob, src, _use_new_zipfile_serialization=False)
     _same_outputs(net, convert_checkpoint(src, tmp_path / "o.safetensors").path, 32)
 
 
