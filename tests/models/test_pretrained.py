@@ -115,6 +115,27 @@ def test_weights_by_name_download_verify_and_load(published) -> None:
     assert fresh.fc.out_features == 3
 
 
+def test_the_weights_class_count_is_the_model_s_unless_asked_otherwise(published, tmp_path, monkeypatch) -> None:
+    """Published weights with 1000 ImageNet classes on a CIFAR body: the head follows the weights."""
+    _, entry, server = published
+    wide = create_model("resnet20", num_classes=1000)
+    buffer = io.BytesIO()
+    torch.save(wide.state_dict(), buffer)
+    name = hashed_name("resnet20_in1k", buffer.getvalue())
+    server.files[name] = buffer.getvalue()
+    other = PretrainedWeights(model="resnet20", tag="TEST_IN1K", url=server.url("ok", name), labels="imagenet-1k",
+                              num_classes=1000, resize=40, crop=32, top1=1.0, top5=2.0, source="test", recipe="-",
+                              shortcut="A")
+    register_weights(other)
+    try:
+        model = create_model("resnet20", weights="TEST_IN1K")
+        assert model.fc.out_features == 1000
+        torch.testing.assert_close(model.fc.weight, wide.fc.weight)
+        assert create_model("resnet20", weights="TEST_IN1K", num_classes=7).fc.out_features == 7
+    finally:
+        unregister_weights(other.name)
+
+
 def test_predict_with_weights_by_name(published, tmp_path, capsys) -> None:
     source, entry, _ = published
     image = tmp_path / "img.png"

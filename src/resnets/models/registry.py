@@ -130,19 +130,21 @@ def create_model(name: str, *, weights: str | None = None, pretrained: bool = Fa
         raise ValueError(f"pretrained={pretrained!r} must be True or False")
     if pretrained and weights is not None:
         raise ValueError(f"give weights={weights!r} or pretrained=True, not both (pretrained=True is weights='DEFAULT')")
-    model = entry.builder(opts)
-    if pretrained or weights is not None:
-        _load_published(model, name, "DEFAULT" if pretrained else str(weights), opts)
+    if not pretrained and weights is None:
+        model = entry.builder(opts)
+    else:
+        model = _with_published_weights(entry, "DEFAULT" if pretrained else str(weights), opts)
     model.set_grad_checkpointing(opts.grad_checkpointing)
     return model
 
 
-def _load_published(model: ResNet, name: str, tag: str, opts: ModelOptions) -> None:
+def _with_published_weights(entry: ModelEntry, tag: str, opts: ModelOptions) -> ResNet:
+    """The model with published weights: their class count unless ``num_classes`` asks for a new head."""
     from resnets.models.hub import fetch
     from resnets.models.pretrained import get_weights
     from resnets.models.weights import load_pretrained
 
-    published = get_weights(name, tag)
+    published = get_weights(entry.name, tag)
     shortcut = opts.shortcut or published.shortcut
     if opts.variant != published.variant or shortcut != published.shortcut:
         raise ValueError(
@@ -150,4 +152,8 @@ def _load_published(model: ResNet, name: str, tag: str, opts: ModelOptions) -> N
             f"leave variant and shortcut at those values to use it"
         )
     drop_head = opts.num_classes is not None and opts.num_classes != published.num_classes
+    if opts.num_classes is None:
+        opts = dataclasses.replace(opts, num_classes=published.num_classes)
+    model = entry.builder(opts)
     load_pretrained(model, fetch(published.url), drop_head=drop_head)
+    return model
