@@ -146,3 +146,21 @@ def test_a_truncated_source_is_one_line_and_writes_nothing(tmp_path, akamaster, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cut.th" in err
     assert not list(tmp_path.glob("*x.safetensors*"))
+
+
+def test_a_recipe_fine_tunes_from_the_foreign_file(tmp_path, akamaster) -> None:
+    from resnets.train import config_from_mapping, run
+
+    net, src = akamaster
+    recipe = {
+        "model": {"name": "resnet20", "shortcut": "A", "pad_placement": "split"},
+        "data": {"name": "synthetic", "synthetic_shape": [3, 32, 32], "synthetic_classes": 4, "synthetic_size": 64,
+                 "batch_size": 16, "val_fraction": 0.25},
+        "train": {"iterations": 2, "eval_every": 0, "threads": 1, "tensorboard": False,
+                  "out_dir": str(tmp_path / "runs"), "name": "ft"},
+        "finetune": {"source": str(src), "freeze_stages": 3},
+    }
+    model = run(config_from_mapping(recipe), device="cpu", quiet=True).model
+    own, theirs = model.state_dict(), net.state_dict()
+    assert model.fc.out_features == 4
+    assert all(torch.equal(own[k], theirs[k]) for k in theirs if not k.startswith("linear."))  # frozen body
