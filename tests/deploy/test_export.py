@@ -116,3 +116,25 @@ def test_resnet50_onnx_matches_pytorch(tmp_path) -> None:
     with torch.no_grad():
         expected = model(x).numpy()
     assert np.abs(run_onnx(path, x) - expected).max() <= 1e-4
+
+
+def test_onnx_carries_class_names_normalisation_and_input_size(tmp_path) -> None:
+    import json
+
+    import onnxruntime as ort
+
+    from resnets.deploy.export import deploy_metadata
+
+    model, side = build("plain20")
+    names = ["cat", "dög", "class with spaces"] + [f"c{i}" for i in range(7)]
+    meta = deploy_metadata(input_size=(3, side, side), class_names=names, mean=(0.49, 0.48, 0.45),
+                           std=(0.25, 0.24, 0.26), model_name="plain20")
+    path = export_onnx(model, tmp_path / "m.onnx", input_size=(3, side, side), metadata=meta)
+    stored = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(stored["class_names"]) == names
+    assert json.loads(stored["mean"]) == [0.49, 0.48, 0.45] and json.loads(stored["std"]) == [0.25, 0.24, 0.26]
+    assert json.loads(stored["input_size"]) == [3, side, side] and stored["model"] == "plain20"
+    # onnxruntime reads the same map, and the graph still runs
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert json.loads(session.get_modelmeta().custom_metadata_map["class_names"]) == names
+    assert run_onnx(path, torch.randn(2, 3, side, side)).shape == (2, 10)

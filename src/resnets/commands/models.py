@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from resnets.models import create_model, get_entry, list_models
-from resnets.models.inspect import count_macs, count_parameters, layer_table, macs_of
+from resnets.models.inspect import count_macs, count_parameters, figures_of, layer_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("models", help="list the models with parameters and FLOPs")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'resnet*' or '*20'")
-    p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs (faster)")
+    p.add_argument("--no-flops", action="store_true", help="leave out the multiply-adds column")
     p.set_defaults(func=cmd_models)
 
     s = subparsers.add_parser("summary", help="the layer table of one model")
@@ -28,16 +26,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     if not names:
         raise ValueError(f"no model matches {args.pattern!r}; try `resnets models` for the full list")
-    print(f"{'model':<20} {'family':<9} {'params':>12} {'GMACs':>8}  {'input':<10} description")
+    macs_head = "" if args.no_flops else f" {'GMACs':>8}"
+    print(f"{'model':<20} {'family':<9} {'params':>12}{macs_head}  {'input':<10} description")
     for name in names:
         entry = get_entry(name)
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = create_model(name)
-        size = model.default_input_size
-        macs = "" if args.no_flops else f"{count_macs(model, size) / 1e9:8.3f}"
-        print(f"{name:<20} {entry.family:<9} {count_parameters(model):>12,} {macs:>8}  "
-              f"{size[1]}x{size[2]:<7} {entry.description}")
-    print("GMACs: multiply-adds per image at the native input size (torch.utils.flop_counter FLOPs / 2).")
+        fig = figures_of(name)  # stored figures (counted on the spot for a model the table lacks)
+        macs = "" if args.no_flops else f" {fig.macs / 1e9:8.3f}"
+        size = fig.input_size
+        print(f"{name:<20} {entry.family:<9} {fig.params:>12,}{macs}  {size[1]}x{size[2]:<7} {entry.description}")
+    if not args.no_flops:
+        print("GMACs: multiply-adds per image at the native input size (torch.utils.flop_counter FLOPs / 2).")
     return 0
 
 
@@ -54,6 +52,5 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"{r.name:<8} {r.kind:<18} {r.units or '':>5} {r.weighted:>8}  {str((1,) + r.out_shape[1:]):<22} {r.params:>12,}")
     parts = " + ".join(str(r.weighted) for r in rows)
     print(f"weighted layers: {parts} = {model.weighted_layers()}")
-    print(f"parameters: {count_parameters(model):,}; multiply-adds: {macs_of(args.name, input_size=size) / 1e9:.3f} G"
-          if args.in_chans == 3 else f"parameters: {count_parameters(model):,}")
+    print(f"parameters: {count_parameters(model):,}; multiply-adds: {count_macs(model, size) / 1e9:.3f} G")
     return 0

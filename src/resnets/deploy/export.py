@@ -13,7 +13,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -91,10 +91,13 @@ def export_onnx(
     fold: bool = True,
     opset: int = 17,
     check: bool = True,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``model`` as an ONNX graph with input ``"input"`` (N, C, H, W) and output ``"output"``.
 
-    ``dynamic_batch`` leaves the batch dimension free; ``check`` runs ``onnx.checker``.
+    ``dynamic_batch`` leaves the batch dimension free; ``check`` runs ``onnx.checker``;
+    ``metadata`` (for example from :func:`deploy_metadata`) is stored as the model's
+    ``metadata_props``, where onnxruntime's ``get_modelmeta().custom_metadata_map`` reads it.
     Returns the path written.
     """
     onnx = require("onnx")
@@ -115,9 +118,37 @@ def export_onnx(
             opset_version=opset,
             **_onnx_export_kwargs(),
         )
+    if metadata:
+        graph = onnx.load(str(path))
+        for key, value in metadata.items():
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = str(key), str(value)
+        onnx.save(graph, str(path))
     if check:
         onnx.checker.check_model(str(path))
     return path
+
+
+def deploy_metadata(
+    *,
+    input_size: Sequence[int],
+    class_names: Sequence[str] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    model_name: str | None = None,
+) -> dict[str, str]:
+    """What a deployed file needs besides its graph, as strings (JSON for lists): the input size
+    (C, H, W), the input normalisation ``(x / 255 - mean) / std`` per channel, the class names."""
+    import json
+
+    meta = {"input_size": json.dumps([int(s) for s in input_size]), "producer": "resnets"}
+    if class_names is not None:
+        meta["class_names"] = json.dumps([str(c) for c in class_names])
+    if mean is not None and std is not None:
+        meta["mean"], meta["std"] = json.dumps([float(m) for m in mean]), json.dumps([float(s) for s in std])
+    if model_name:
+        meta["model"] = model_name
+    return meta
 
 
 def run_onnx(path: str | os.PathLike[str], x: Tensor | np.ndarray) -> np.ndarray:
@@ -182,6 +213,7 @@ def verify_torchscript(
 
 
 __all__ = [
+    "deploy_metadata",
     "export_onnx",
     "export_torchscript",
     "example_input",

@@ -2,12 +2,18 @@
 
 FLOPs are counted with ``torch.utils.flop_counter`` on the meta device (no
 memory, no compute) and reported as multiply-adds (MACs), the unit of the
-papers and of torchvision's "GFLOPS" figures.
+papers and of torchvision's "GFLOPS" figures. The figures of every registered
+model at its default options are also stored in ``figures.json`` (written by
+``python -m resnets.models.inspect``, checked against a fresh count in the tests),
+so that listing the models does not build and trace 38 networks each time.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -34,11 +40,51 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
     return counter.get_total_flops() // 2
 
 
-def macs_of(name: str, *, input_size: tuple[int, int, int] | None = None) -> int:
-    """MACs of a registered model at its native input size, built on the meta device."""
+FIGURES_FILE = Path(__file__).with_name("figures.json")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A model at its default options: parameter count, MACs per image at ``input_size`` (C, H, W)."""
+
+    params: int
+    macs: int
+    input_size: tuple[int, int, int]
+
+
+def compute_figures(name: str) -> Figures:
+    """Count a registered model's parameters and MACs at its default options (on the meta device)."""
     with torch.device("meta"):
         model = create_model(name)
-    return count_macs(model, input_size or model.default_input_size)
+    size = tuple(model.default_input_size)
+    return Figures(params=count_parameters(model), macs=count_macs(model, size), input_size=size)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def _stored() -> dict[str, Figures]:
+    try:
+        raw = json.loads(FIGURES_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {n: Figures(params=int(f["params"]), macs=int(f["macs"]), input_size=tuple(f["input_size"]))
+            for n, f in raw.items()}
+
+
+def figures_of(name: str) -> Figures:
+    """Stored figures of a registered model, counted on the spot for a model the table lacks."""
+    return _stored().get(name) or compute_figures(name)
+
+
+def write_figures(path: Path = FIGURES_FILE) -> dict[str, Figures]:
+    """Count every registered model and store the table (run after adding or changing a model)."""
+    from resnets.models.registry import list_models
+
+    table = {name: compute_figures(name) for name in list_models()}
+    rows = [f'  "{n}": {{"params": {f.params}, "macs": {f.macs}, "input_size": {list(f.input_size)}}}'
+            for n, f in table.items()]
+    path.write_text("{\n" + ",\n".join(rows) + "\n}\n")
+    _stored.cache_clear()
+    return table
 
 
 @dataclass(frozen=True)
@@ -78,3 +124,7 @@ def layer_table(model: ResNet, *, input_size: tuple[int, int, int] | None = None
     rows.append(LayerRow("head", "avgpool + fc", 0, 1 if isinstance(model.fc, nn.Linear) else 0,
                          shapes["head"], head_params))
     return rows
+
+
+if __name__ == "__main__":
+    print(f"wrote {len(write_figures())} models to {FIGURES_FILE}")

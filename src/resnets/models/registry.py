@@ -6,9 +6,10 @@ import dataclasses
 import difflib
 import fnmatch
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal, Sequence, overload
 
 from resnets.models.blocks import PAD_PLACEMENTS
+from resnets.models.features import FeatureNet
 from resnets.models.resnet import ResNet
 
 
@@ -114,8 +115,18 @@ def make_options(**options: object) -> ModelOptions:
     return opts
 
 
-def create_model(name: str, *, weights: str | None = None, pretrained: bool = False, **options: object) -> ResNet:
+@overload
+def create_model(name: str, *, features_only: Literal[False] = False, out_indices: Sequence[int] | None = None,
+                 weights: str | None = None, pretrained: bool = False, **options: object) -> ResNet: ...
+@overload
+def create_model(name: str, *, features_only: Literal[True], out_indices: Sequence[int] | None = None,
+                 weights: str | None = None, pretrained: bool = False, **options: object) -> FeatureNet: ...
+def create_model(name: str, *, features_only: bool = False, out_indices: Sequence[int] | None = None,
+                 weights: str | None = None, pretrained: bool = False, **options: object) -> ResNet | FeatureNet:
     """Build a registered model: ``create_model("resnet20", num_classes=100, in_chans=1)``.
+
+    ``features_only=True`` (as in timm) gives a :class:`FeatureNet` returning the feature maps at
+    ``out_indices`` (default: all; 0 is the stem, i stage i) instead of logits.
 
     ``weights="IMAGENET1K_V2"`` (or ``"DEFAULT"``) loads published weights by name, fetched and
     verified once (see :mod:`resnets.models.hub`); ``pretrained=True`` means ``weights="DEFAULT"``.
@@ -126,6 +137,8 @@ def create_model(name: str, *, weights: str | None = None, pretrained: bool = Fa
     opts = make_options(**options)
     if entry.kind == "plain" and opts.shortcut not in (None, "none"):
         raise ValueError(f"{name} is a plain network without shortcuts; leave shortcut unset for it")
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices goes with features_only=True")
     if pretrained is not False and pretrained is not True:
         raise ValueError(f"pretrained={pretrained!r} must be True or False")
     if pretrained and weights is not None:
@@ -135,6 +148,9 @@ def create_model(name: str, *, weights: str | None = None, pretrained: bool = Fa
     else:
         model = _with_published_weights(entry, "DEFAULT" if pretrained else str(weights), opts)
     model.set_grad_checkpointing(opts.grad_checkpointing)
+    if features_only:
+        indices = range(len(model.stage_names) + 1) if out_indices is None else out_indices
+        return FeatureNet(model, out_indices=indices)
     return model
 
 
