@@ -113,6 +113,9 @@ def test_weights_by_name_download_verify_and_load(published) -> None:
     fresh = create_model("resnet20", weights="TEST_V1", num_classes=3)  # a new head, the body loaded
     torch.testing.assert_close(fresh.conv1.weight, source.conv1.weight)
     assert fresh.fc.out_features == 3
+    features = create_model("resnet20", weights="TEST_V1", features_only=True, out_indices=[3])
+    with torch.no_grad():
+        torch.testing.assert_close(features.eval()(x)[-1], source.forward_stages(x)["layer3"], rtol=0, atol=0)
 
 
 def test_the_weights_class_count_is_the_model_s_unless_asked_otherwise(published, tmp_path, monkeypatch) -> None:
