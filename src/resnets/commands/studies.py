@@ -65,14 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _device(args: argparse.Namespace) -> str:
-    import torch
+    from resnets.train.runtime import resolve_device
 
-    if args.device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
-    return str(dev)
+    return str(resolve_device(args.device))
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
