@@ -27,7 +27,7 @@ from resnets.train.engine import StepFn, fit
 from resnets.train.fast import engine_step_fn
 from resnets.train.evaluate import evaluate
 from resnets.train.model import model_from_config, options_json
-from resnets.train.finetune import freeze, load_finetune_source
+from resnets.train.finetune import FinetuneReport, freeze, load_finetune_source
 from resnets.train.optim import build_optimizer
 from resnets.train.runlog import RunLog, environment, latest_run_dir, new_run_dir
 from resnets.train.runtime import Runtime, determinism, make_runtime, seed_everything
@@ -127,7 +127,9 @@ def _base_lr(cfg: TrainConfig, world_size: int) -> float:
     return cfg.optim.lr * (cfg.data.batch_size * world_size / ref if ref else 1.0)
 
 
-def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[DataBundle, TrainState, Checkpoint | None]:
+def _setup(
+    cfg: TrainConfig, runtime: Runtime, resume: Path | None
+) -> tuple[DataBundle, TrainState, Checkpoint | None, FinetuneReport | None]:
     bundle = load_data(cfg.data, device=runtime.device, rank=runtime.rank, world_size=runtime.world_size)
     model = build_model(cfg, bundle)
     ckpt = load_checkpoint(resume) if resume is not None else None
@@ -137,11 +139,15 @@ def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[Dat
         check_resume_config(cfg, ckpt, path=resume)
         check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
         apply_weights(model, ckpt, path=resume)
-    elif cfg.finetune.source:
-        load_finetune_source(model, cfg.finetune.source)
+    report = None
+    if ckpt is None and cfg.finetune.source:
+        report = load_finetune_source(model, cfg.finetune.source)
     if cfg.train.sync_bn and runtime.world_size > 1:
         model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
     frozen = freeze(model, cfg.finetune.freeze_stages)
+    if report is not None:
+        report.frozen = [name for name, child in model.named_children()
+                         if any(child is f for f in frozen) and any(True for _ in child.parameters())]
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -159,7 +165,7 @@ def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[Dat
                        steps_per_epoch=spe, frozen=frozen)
     if ckpt is not None:
         state.load_state_dict(ckpt.state)  # type: ignore[arg-type]
-    return bundle, state, ckpt
+    return bundle, state, ckpt, report
 
 
 def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int) -> RunLog | None:
@@ -226,7 +232,9 @@ def run(
             raise ValueError(f"cannot resume in {resume.parent}: the run directory is not writable (a resume "
                              "writes its checkpoints there); fix its permissions, or copy it somewhere writable "
                              "and resume the copy")
-        bundle, state, _ = _setup(cfg, runtime, resume)
+        bundle, state, _, report = _setup(cfg, runtime, resume)
+        if report is not None and runtime.is_main:  # also with quiet: what was loaded is not progress
+            print("\n".join(report.lines()), flush=True)
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:
