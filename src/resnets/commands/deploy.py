@@ -126,6 +126,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else stem.with_name(stem.name + fmt.suffix)
     if out.is_dir():  # --out DIR: the default file name, in that directory
         out = out / (stem.name + fmt.suffix)
+    base = next(p for p in (out.parent, *out.parent.parents) if p.exists())  # the export makes the rest
+    if not base.is_dir() or not os.access(base, os.W_OK):  # checked before the (slow) export starts
+        raise CLIError(f"cannot write {out}: {base} is not a writable directory; "
+                       "choose a writable place with --out FILE")
     try:
         path = fmt.export(model, out, size, not args.no_fold, not args.static_batch)
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB; input (N, {size[0]}, {size[1]}, {size[2]}), "

@@ -72,7 +72,7 @@ def decode_splits(cfg: DataConfig, splits: dict[str, FileSplit], *, size: int) -
     )
     bad = [shown(p) for p, good in zip(paths, ok) if not good]
     if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {bad}", stacklevel=3)
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {', '.join(bad)}", stacklevel=3)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for key, split in splits.items():
