@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"resnets {args.command}: error: {message}", file=sys.stderr)
+        print(f"resnets {args.command}: error: {shown(str(message))}", file=sys.stderr)  # any file name prints
         return 2
     except OSError as exc:  # the machine refused (permissions, a read-only or full disk): the user's to fix
         where = f" {shown(exc.filename)}" if exc.filename else ""

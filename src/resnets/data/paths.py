@@ -29,4 +29,8 @@ def user_cache_dir() -> Path:
 def shown(path: str | os.PathLike[str]) -> str:
     """A path as printable text: bytes that are not UTF-8 (any name Linux allows) escaped
     as ``\\xff`` instead of failing when written to a UTF-8 terminal or log."""
-    return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = os.fsdecode(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
