@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:  # the machine refused (permissions, a read-only or full disk): the user's to fix
         where = f" {shown(exc.filename)}" if exc.filename else ""
-        print(f"resnets {args.command}: error: cannot use{where}: {exc.strerror or exc}; "
+        print(f"resnets {args.command}: error: cannot use{where}: {exc.strerror or shown(str(exc))}; "
               "check its permissions and free space, or choose another place", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -257,7 +257,7 @@ def test_torchvision_weights_and_onnx_files_are_named_for_what_they_are(
     _png(tmp_path / "x.png")
     for argv in (["eval", str(pth)], ["predict", str(tmp_path / "x.png"), "--checkpoint", str(pth)]):
         _one_line(argv, capsys, str(pth), "PyTorch file", f"finetune.source={pth}")
-    _one_line(["predict", str(tmp_path / "x.png"), "--checkpoint", str(onnx)], capsys, str(onnx), "ONNX model")
+    _one_line(["predict", str(tmp_path / "x.png"), "--checkpoint", str(onnx)], capsys, str(onnx), "ONNX export")
 
 
 def test_resume_accepts_safe_overrides_and_names_the_others(

@@ -149,18 +149,15 @@ def save_checkpoint(
     return directory / f"{tag}{WEIGHTS_SUFFIX}"
 
 
-# What a file that is not one of our checkpoints is, by its first bytes: (what it is, what to do).
-_FOREIGN: tuple[tuple[bytes, str, str], ...] = (
-    (b"PK\x03\x04", "a PyTorch file (torch.save zip, e.g. torchvision weights or TorchScript)",
-     "fine-tune from weights with finetune.source=FILE, or export them with `resnets export --model NAME --weights FILE`"),
-    (b"\x80", "a pickled PyTorch file (e.g. torchvision .pth weights)",
-     "fine-tune from weights with finetune.source=FILE, or export them with `resnets export --model NAME --weights FILE`"),
-    (b"\x08", "an ONNX model (an export)", "run it with onnxruntime, or give the run directory it was exported from"),
-)
+_TORCH_FILE = ("a PyTorch file (torch.save or pickle, e.g. torchvision .pth weights)",
+               "fine-tune from its weights with finetune.source=FILE, or export them with "
+               "`resnets export --model NAME --weights FILE`")
+_ONNX_FILE = ("an ONNX export", "run it with onnxruntime, or give the run directory it was exported from")
 
 
 def _foreign(path: Path) -> ValueError | None:
-    """A clear refusal when ``path`` is another kind of file than a safetensors checkpoint."""
+    """A clear refusal when ``path`` is another kind of file than a safetensors checkpoint:
+    known by its suffix (.onnx) or its first bytes (a zip or a pickle: ``torch.save``)."""
     if path.name.endswith(WEIGHTS_SUFFIX):
         return None  # ours by name: damaged contents are reported as such
     try:
@@ -168,13 +165,14 @@ def _foreign(path: Path) -> ValueError | None:
             head = fh.read(4)
     except OSError:
         return None
-    for magic, what, fix in _FOREIGN:
-        if head.startswith(magic) or (path.suffix == ".onnx" and magic == b"\x08"):
-            return ValueError(
-                f"{path} is {what}, not a checkpoint written by `resnets train`; eval and predict read a run "
-                f"directory or its .safetensors checkpoints; {fix.replace('FILE', str(path))}"
-            )
-    return None
+    if path.suffix.lower() == ".onnx":
+        what, fix = _ONNX_FILE
+    elif head.startswith((b"PK\x03\x04", b"\x80")):
+        what, fix = _TORCH_FILE
+    else:
+        return None
+    return ValueError(f"{path} is {what}, not a checkpoint written by `resnets train` (a run directory or its "
+                      f".safetensors files); {fix.replace('FILE', str(path))}")
 
 
 def _unreadable(path: Path, exc: BaseException) -> ValueError:
