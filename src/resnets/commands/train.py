@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -70,10 +71,13 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
             if not config.is_file():
                 raise CLIError(f"--resume {resume}: {run_dir} holds no config.yaml, so it is not a run directory "
                                "written by `resnets train`; give one (e.g. runs/<name>-<time>)")
-        overrides.append(f"train.resume={'true' if resume is True else resume}")
     if config is None:
         raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
-    return load_config(config, overrides)
+    cfg = load_config(config, overrides)
+    if resume is None:
+        return cfg
+    # set directly, not as a key=value override: a path is not always valid YAML (any bytes Linux allows)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=resume if resume is True else str(resume)))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
