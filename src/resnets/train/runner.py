@@ -99,6 +99,7 @@ RESUME_SAFE: frozenset[str] = frozenset({
     "train.resume", "train.out_dir", "train.name", "data.workers", "data.decode_cache", "data.download",
     "data.root", "data.eval_batch_size",
     "data.batch_size",  # checked against the global batch by check_resume_batch
+    "train.sync_bn",  # how BN statistics are gathered across processes; the weights are plain BN
 })
 
 
