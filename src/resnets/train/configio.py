@@ -206,7 +206,10 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found; recipes are in configs/ (e.g. configs/demo.yaml)")
         try:
-            values = load_yaml(path.read_text(encoding="utf-8")) or {}
+            text = path.read_text(encoding="utf-8")
+            if not text.strip():
+                raise ConfigError(f"{path} is empty; a recipe is a YAML mapping of sections like configs/demo.yaml")
+            values = load_yaml(text) or {}
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not UTF-8 text; a recipe is a YAML file like configs/demo.yaml") from None
         except DuplicateKeyError as exc:
