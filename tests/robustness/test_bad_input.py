@@ -351,3 +351,16 @@ def test_errors_that_cannot_be_pickled_keep_their_message_and_kind() -> None:
     assert type(back) is ValueError and str(back) == "x and y"
     fine = FileNotFoundError("kept as it is")
     assert portable_error(fine) is fine
+
+
+def test_resume_followed_by_an_override_reads_it_as_an_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_recipe(tmp_path / "r.yaml", tiny_recipe(tmp_path / "runs", train={"iterations": 2}))
+    assert main(["train", "--config", str(config), "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()
+    # `--resume` takes an optional path: here it swallows the override, which still applies
+    code = main(["train", "--config", str(config), "--resume", "train.iterations=3", "--device", "cpu", "--quiet"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "3 steps" in out.out and len(run_dirs(tmp_path / "runs")) == 1
