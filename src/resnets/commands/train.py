@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -54,17 +55,30 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
 
     overrides = list(args.overrides)
     config = args.config
-    if args.resume is not None:
+    resume = args.resume
+    if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
+        overrides.insert(0, resume)  # `--resume key=value`: the value went to --resume, not to the overrides
+        resume = True
+    if resume is not None:
+        if resume is not True and not Path(resume).exists():
+            raise CLIError(f"--resume {resume}: no such run directory or checkpoint; give a run directory "
+                           "written by `resnets train` (e.g. runs/<name>-<time>), or --resume alone for the newest")
         if config is None:
-            if args.resume is True:
+            if resume is True:
                 raise CLIError("--resume without a path needs --config (to know the run name)")
-            run_dir = Path(args.resume)
+            run_dir = Path(resume)
             run_dir = run_dir if run_dir.is_dir() else run_dir.parent
             config = run_dir / "config.yaml"
-        overrides.append(f"train.resume={'true' if args.resume is True else args.resume}")
+            if not config.is_file():
+                raise CLIError(f"--resume {resume}: {run_dir} holds no config.yaml, so it is not a run directory "
+                               "written by `resnets train`; give one (e.g. runs/<name>-<time>)")
     if config is None:
         raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
-    return load_config(config, overrides)
+    cfg = load_config(config, overrides)
+    if resume is None:
+        return cfg
+    # set directly, not as a key=value override: a path is not always valid YAML (any bytes Linux allows)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=resume if resume is True else str(resume)))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -143,6 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from resnets.data.paths import shown
     from resnets.deploy import inference_model
     from resnets.train.predict import load_predictor, load_published_predictor, predict
 
@@ -167,7 +182,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictions = predict(predictor, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report)
     if args.json:
         print(json.dumps([{"image": p.path, "topk": [{"label": l, "prob": v} for l, v in p.topk]} for p in predictions]))
-        return 1 if skipped else 0
-    for p in predictions:
-        print(f"{p.path}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))
-    return 1 if skipped else 0
+    else:
+        for p in predictions:
+            print(f"{shown(p.path)}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))
+    if skipped:  # each skipped file has had its line
+        return 2 if not predictions else 1
+    return 0

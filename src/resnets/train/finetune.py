@@ -4,6 +4,7 @@ checkpoint (converted on the fly); freeze early stages."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -71,13 +72,43 @@ def _check_placement(model: nn.Module, wanted: str, source: str | Path, *, fmt: 
                          f"model.shortcut=A model.pad_placement={wanted}")
 
 
-def load_finetune_source(model: nn.Module, source: str | Path) -> dict[str, list[str]]:
+@dataclass
+class FinetuneReport:
+    """What fine-tuning did to each tensor: loaded from the source, newly initialised (a head
+    for another class count), and which top-level modules are frozen."""
+
+    source: str
+    loaded: list[str]
+    initialised: list[str]
+    source_classes: int | None = None
+    frozen: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        def modules(keys: list[str]) -> str:
+            return ", ".join(dict.fromkeys(k.split(".")[0] for k in keys)) or "none"
+
+        out = [f"fine-tuning from {self.source}:",
+               f"  loaded: {len(self.loaded)} tensors ({modules(self.loaded)})"]
+        if self.initialised:
+            why = f" (the source has {self.source_classes} classes)" if self.source_classes is not None else ""
+            out.append(f"  newly initialised: {', '.join(self.initialised)}{why}")
+        out.append(f"  frozen: {', '.join(self.frozen) if self.frozen else 'nothing (finetune.freeze_stages=-1)'}")
+        return out
+
+
+def load_finetune_source(model: nn.Module, source: str | Path) -> FinetuneReport:
     """Load ``source`` into ``model``; a head of another class count is left as initialised."""
     state = read_source(source, model)
     head = state.get("fc.weight")
     own = model.state_dict().get("fc.weight")
     drop_head = head is not None and own is not None and head.shape != own.shape
-    return load_pretrained(model, state, drop_head=drop_head, strict=True)
+    result = load_pretrained(model, state, drop_head=drop_head, strict=True)
+    fresh = [k for k in model.state_dict() if k not in state or (drop_head and k.startswith("fc."))]
+    fresh = sorted(set(fresh) | set(result["missing"]), key=list(model.state_dict()).index)
+    return FinetuneReport(
+        source=str(source), loaded=[k for k in model.state_dict() if k not in fresh], initialised=fresh,
+        source_classes=int(head.shape[0]) if drop_head and head is not None else None,
+    )
 
 
 def freeze(model: nn.Module, stages: int) -> list[nn.Module]:
