@@ -77,6 +77,7 @@ COMMANDS: dict[str, Callable[[Path, Ctx], list[str]]] = {
     "export": lambda f, c: ["export", str(f), "--format", "torchscript", "--out", str(c.out / "model.pt")],
     "finetune-source": lambda f, c: ["train", "--config", c.recipe(finetune={"source": str(f)}), "--device", "cpu",
                                      "--quiet"],
+    "convert": lambda f, c: ["convert", str(f), str(c.out / "converted.safetensors")],
     "resume": lambda f, c: ["train", "--config", c.recipe(), "--resume", str(f), "--device", "cpu", "--quiet"],
 }
 
