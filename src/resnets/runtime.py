@@ -28,25 +28,43 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 LAYOUTS: dict[str, bool] = {"on": True, "off": False}  # the command line's spelling of channels_last
 
 
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N, mps"
+# device type -> is it usable here
+_DEVICE_CHECKS: dict[str, Callable[[], bool]] = {
+    "cpu": lambda: True,
+    "cuda": lambda: torch.cuda.is_available(),
+    "mps": lambda: bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+}
+
+
 def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``None`` or ``"auto"``: CUDA when available, else the CPU; otherwise the named device."""
+    """``device`` as a usable torch device (None or "auto": CUDA when available, else the CPU).
+    A name torch does not know, or a device this machine lacks, is a ValueError in one line."""
     if device is None or device == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    return torch.device(device)
-
-
-def available_device(device: torch.device | str | None) -> torch.device:
-    """:func:`resolve_device`, refusing a CUDA device where there is none (a ValueError naming the fix)."""
-    dev = resolve_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available here; use --device cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device {str(device)!r} is not a device name; use one of {DEVICE_NAMES}") from None
+    usable = _DEVICE_CHECKS.get(dev.type)
+    if usable is None:
+        raise ValueError(f"device {str(device)!r} cannot run training or inference; use one of {DEVICE_NAMES}")
+    if not usable():
+        raise ValueError(f"device {str(device)!r}: {dev.type.upper()} is not available on this machine; "
+                         "use --device cpu (or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return dev
 
 
 def _bf16_capable(device: torch.device) -> bool:
     if device.type != "cuda":
         return False
-    return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.cuda.is_bf16_supported())
+    except (RuntimeError, AssertionError):  # no driver to ask: bf16, as on every GPU since Ampere
+        return True
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -138,6 +156,6 @@ class Runtime:
 
 
 __all__ = [
-    "LAYOUTS", "PRECISIONS", "Runtime", "available_device", "resolve_channels_last", "resolve_device",
+    "DEVICE_NAMES", "LAYOUTS", "PRECISIONS", "Runtime", "resolve_channels_last", "resolve_device",
     "resolve_precision",
 ]

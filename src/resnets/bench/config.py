@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from resnets.runtime import Runtime, available_device
+from resnets.runtime import Runtime, resolve_device
 
 WORKLOADS: tuple[str, ...] = ("train", "infer")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -67,7 +67,7 @@ class BenchConfig:
     def runtime(self) -> Runtime:
         """Device, precision and layout with every "auto" resolved by the package's one policy
         (:mod:`resnets.runtime`); a CUDA device where there is none is refused."""
-        return Runtime.resolve(device=available_device(self.device), precision=self.precision,
+        return Runtime.resolve(device=resolve_device(self.device), precision=self.precision,
                                channels_last=self.channels_last)
 
     def use_graphs(self, device: torch.device) -> bool:

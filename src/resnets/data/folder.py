@@ -18,6 +18,7 @@ from resnets.data.config import DataConfig
 from resnets.data.decode import decode_cached, probe_size
 from resnets.data.folder_loader import bundle_from_files
 from resnets.data.memory import bundle_from_arrays
+from resnets.data.paths import shown
 from resnets.data.sources.base import ArrayData, FileSplit, FolderData
 
 
@@ -55,9 +56,9 @@ def decode_splits(cfg: DataConfig, splits: dict[str, FileSplit], *, size: int) -
         paths, size=size, workers=cfg.workers, use_cache=cfg.decode_cache,
         stamps=stamps if len(stamps) == len(paths) else None,
     )
-    bad = [str(p) for p, good in zip(paths, ok) if not good]
+    bad = [shown(p) for p, good in zip(paths, ok) if not good]
     if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {bad}", stacklevel=3)
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {', '.join(bad)}", stacklevel=3)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for key, split in splits.items():

@@ -21,8 +21,9 @@ from resnets.data.augmentations import get_augmentation
 from resnets.data.bundle import DataBundle
 from resnets.data.config import DataConfig
 from resnets.data.decode import DECODE_ERRORS, probe_size
-from resnets.data.images import resize_center_crop_pil, to_mode
+from resnets.data.images import open_image, resize_center_crop_pil, to_mode
 from resnets.data.loader import epoch_order
+from resnets.data.paths import shown
 from resnets.data.sources.base import FileSplit, FolderData
 from resnets.data.splits import mix_seed, rank_shard, stratified_split
 from resnets.data.stats import channel_stats_of
@@ -76,13 +77,11 @@ class FileDataset(Dataset):
         index, seed = item
         path = self.paths[index]
         try:
-            with Image.open(path) as image:
-                image = to_mode(image, in_chans=3)
-                image.load()
+            image = to_mode(open_image(path), in_chans=3)
         except DECODE_ERRORS:
             if path not in self._reported:
                 self._reported.add(path)
-                warnings.warn(f"skipped unreadable image file {path}", stacklevel=2)
+                warnings.warn(f"skipped unreadable image file {shown(path)}", stacklevel=2)
             return None
         if seed < 0:
             return self.transform(image), int(self.labels[index])

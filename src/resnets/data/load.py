@@ -8,7 +8,8 @@ from resnets.data.bundle import DataBundle
 from resnets.data.config import DataConfig
 from resnets.data.folder import bundle_from_folder
 from resnets.data.memory import bundle_from_arrays
-from resnets.data.sources import FolderData, get_source
+from resnets.data.sources import ArrayData, FolderData, get_source
+from resnets.data.sources.base import check_labels
 
 
 def load_data(
@@ -20,6 +21,8 @@ def load_data(
     """Load ``cfg.name`` and build its loaders for this ``rank`` of ``world_size``."""
     device = torch.device(device)
     data = get_source(cfg.name).load(cfg)
+    if isinstance(data, ArrayData):
+        check_labels(data, name=cfg.name)  # once, here, for every source: a bad label fails now, not at a step
     if isinstance(data, FolderData):
         return bundle_from_folder(cfg, data, device=device, rank=rank, world_size=world_size)
     return bundle_from_arrays(cfg, data, device=device, rank=rank, world_size=world_size)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from resnets.deploy.fold import fold_bn
-from resnets.runtime import available_device, resolve_channels_last, resolve_precision
+from resnets.runtime import resolve_channels_last, resolve_device, resolve_precision
 
 
 class InferenceModel(nn.Module):
@@ -49,7 +49,7 @@ def inference_model(
     channels_last: NHWC layout (None: the package's policy, :mod:`resnets.runtime`).
     bf16: bf16 autocast (None: the package's policy: on CUDA devices that support bf16; CPU stays fp32).
     """
-    dev = available_device(device)
+    dev = resolve_device(device)
     if bf16 and dev.type != "cuda":
         raise ValueError("bf16 autocast is for CUDA devices; leave bf16 unset (fp32) on the CPU")
     net = fold_bn(model) if fold else copy.deepcopy(model).eval()

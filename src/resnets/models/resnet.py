@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from resnets.models.blocks import BLOCKS, SHORTCUTS, Unit, count_weighted_layers, make_shortcut
+from resnets.models.blocks import BLOCKS, PAD_PLACEMENTS, SHORTCUTS, Unit, count_weighted_layers, make_shortcut
 
 STEMS = ("imagenet", "cifar")
 
@@ -45,6 +45,7 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
         shortcut: str = "B",
+        pad_placement: str = "after",
         groups: int = 1,
         width_per_group: int = 64,
         stride_in_1x1: bool = False,
@@ -57,6 +58,7 @@ class ResNet(nn.Module):
         _check_choice("block", block, tuple(BLOCKS))
         _check_choice("stem", stem, STEMS)
         _check_choice("shortcut", shortcut, SHORTCUTS)
+        _check_choice("pad_placement", pad_placement, PAD_PLACEMENTS)
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers {list(layers)} and widths {list(widths)} must be non-empty and of equal length")
         if num_classes < 0 or in_chans < 1:
@@ -99,7 +101,8 @@ class ResNet(nn.Module):
                         width,
                         stride=s,
                         downsample=make_shortcut(
-                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm
+                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm,
+                            pad_placement=pad_placement,
                         ),
                         groups=groups,
                         base_width=width_per_group,

@@ -20,9 +20,10 @@ from resnets.train import engine
 from resnets.train.config import TrainConfig
 from resnets.train.cuda_graphs import graphed_step
 from resnets.train.distributed import check_resume_batch, sync_batchnorm
-from resnets.train.finetune import freeze, load_finetune_source
+from resnets.train.finetune import FinetuneReport, freeze, load_finetune_source
 from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
+from resnets.train.resume import check_resume_config
 from resnets.train.rundir.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.train.schedule import lr_at, resolve_schedule
 from resnets.train.state import TrainState
@@ -58,6 +59,7 @@ class PreparedRun:
     state: TrainState
     loss_fn: nn.Module
     checkpoint: Checkpoint | None = None  # the resumed checkpoint, if any
+    finetune_report: FinetuneReport | None = None  # what ``finetune.source`` loaded, initialised, froze
 
     @property
     def model(self) -> nn.Module:
@@ -113,15 +115,20 @@ def prepare_run(
         ckpt = load_checkpoint(resume)
         if ckpt.state is None:
             raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
+        check_resume_config(cfg, ckpt, path=resume)
         check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
         apply_weights(model, ckpt, path=resume)
     elif weights is not None:
         apply_weights(model, load_checkpoint(weights, with_state=False), path=weights)
-    elif cfg.finetune.source:
-        load_finetune_source(model, cfg.finetune.source)
+    report = None
+    if ckpt is None and weights is None and cfg.finetune.source:
+        report = load_finetune_source(model, cfg.finetune.source)
     if cfg.train.sync_bn and runtime.world_size > 1:
         model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
     frozen = freeze(model, cfg.finetune.freeze_stages)
+    if report is not None:
+        report.frozen = [name for name, child in model.named_children()
+                         if any(child is f for f in frozen) and any(True for _ in child.parameters())]
     runtime.place(model)
     spe = len(data.train) if data is not None else 1
     total = cfg.train.iterations if cfg.train.iterations is not None else cfg.train.epochs * spe  # type: ignore[operator]
@@ -139,7 +146,8 @@ def prepare_run(
     if ckpt is not None:
         state.load_state_dict(ckpt.state)  # type: ignore[arg-type]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
-    return PreparedRun(cfg=cfg, runtime=runtime, bundle=data, state=state, loss_fn=loss_fn, checkpoint=ckpt)
+    return PreparedRun(cfg=cfg, runtime=runtime, bundle=data, state=state, loss_fn=loss_fn, checkpoint=ckpt,
+                       finetune_report=report)
 
 
 __all__ = ["ModelFn", "PreparedRun", "base_lr", "build_model", "prepare_run"]

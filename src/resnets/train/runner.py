@@ -7,6 +7,7 @@ validation weights (or the final ones when there is no validation split).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,9 @@ from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_
 from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
 from resnets.train.network import options_json
-from resnets.train.rundir.checkpoint import json_meta, load_checkpoint, resolve_checkpoint
-from resnets.train.rundir.log import RunLog, environment, latest_run_dir, new_run_dir
+from resnets.train.resume import resume_path
+from resnets.train.rundir.checkpoint import json_meta, load_checkpoint
+from resnets.train.rundir.log import RunLog, environment, new_run_dir
 from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState
 
@@ -63,17 +65,6 @@ def checkpoint_metadata(
         crop_fraction=float(getattr(bundle, "crop_fraction", 1.0)),
         config=dump_config(cfg),
     )
-
-
-def resume_path(cfg: TrainConfig) -> Path | None:
-    """The checkpoint to resume from: ``train.resume`` true (newest run of this name) or a path."""
-    resume = cfg.train.resume
-    if resume is False:
-        return None
-    if resume is True:
-        return latest_run_dir(cfg.train.out_dir, cfg.run_name) / "last.safetensors"
-    path = Path(resume)
-    return resolve_checkpoint(path, prefer=("last",))
 
 
 def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int) -> RunLog | None:
@@ -125,9 +116,16 @@ def run(
     with determinism(cfg.train.deterministic):
         seed_everything(cfg.train.seed)
         resume = resume_path(cfg)
+        if resume is not None and runtime.is_main and not os.access(resume.parent, os.W_OK):
+            raise ValueError(f"cannot resume in {resume.parent}: the run directory is not writable (a resume "
+                             "writes its checkpoints there); fix its permissions, or copy it somewhere writable "
+                             "and resume the copy")
         prepared = prepare_run(cfg, runtime, resume=resume)
         bundle, state = prepared.bundle, prepared.state
         assert bundle is not None  # loaded from cfg.data
+        report = prepared.finetune_report
+        if report is not None and runtime.is_main:  # also with quiet: what was loaded is not progress
+            print("\n".join(report.lines()), flush=True)
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:
