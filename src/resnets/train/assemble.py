@@ -87,6 +87,27 @@ class PreparedRun:
         return next(iter(self.bundle.train.epoch(0)))  # (x, y) of the loader's fixed shape
 
 
+def _load_weights(
+    model: nn.Module, cfg: TrainConfig, runtime: Runtime, *, resume: Path | None, weights: Path | None
+) -> tuple[Checkpoint | None, FinetuneReport | None]:
+    """The resumed checkpoint's weights (after checking that the resume may continue it), an
+    evaluated checkpoint's weights, or the fine-tuning source's; what was loaded."""
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        if ckpt.state is None:
+            raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
+        check_resume_config(cfg, ckpt, path=resume)
+        check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
+        apply_weights(model, ckpt, path=resume)
+        return ckpt, None
+    if weights is not None:
+        apply_weights(model, load_checkpoint(weights, with_state=False), path=weights)
+        return None, None
+    if cfg.finetune.source:
+        return None, load_finetune_source(model, cfg.finetune.source)
+    return None, None
+
+
 def prepare_run(
     cfg: TrainConfig,
     runtime: Runtime,
@@ -110,19 +131,7 @@ def prepare_run(
     else:
         data = bundle
     model = (model_fn or build_model)(cfg, data)
-    ckpt = None
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if ckpt.state is None:
-            raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
-        check_resume_config(cfg, ckpt, path=resume)
-        check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
-        apply_weights(model, ckpt, path=resume)
-    elif weights is not None:
-        apply_weights(model, load_checkpoint(weights, with_state=False), path=weights)
-    report = None
-    if ckpt is None and weights is None and cfg.finetune.source:
-        report = load_finetune_source(model, cfg.finetune.source)
+    ckpt, report = _load_weights(model, cfg, runtime, resume=resume, weights=weights)
     if cfg.train.sync_bn and runtime.world_size > 1:
         model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
     frozen = freeze(model, cfg.finetune.freeze_stages)
