@@ -46,6 +46,9 @@ class Renormalise(nn.Module):
     another (a converted checkpoint trained with the source's statistics): an exact per-channel
     affine map ``x * scale + shift``."""
 
+    scale: torch.Tensor  # (1, C, 1, 1) buffers
+    shift: torch.Tensor
+
     def __init__(self, model: nn.Module, *, loader_stats: tuple, model_stats: tuple) -> None:
         super().__init__()
         (m_in, s_in), (m_out, s_out) = [(torch.tensor(m, dtype=torch.float32), torch.tensor(s, dtype=torch.float32))
@@ -53,9 +56,6 @@ class Renormalise(nn.Module):
         self.register_buffer("scale", (s_in / s_out).view(1, -1, 1, 1))
         self.register_buffer("shift", ((m_in - m_out) / s_out).view(1, -1, 1, 1))
         self.model = model
-
-    scale: torch.Tensor
-    shift: torch.Tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, C, H, W)
         return self.model(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
