@@ -1,0 +1,83 @@
+"""OpenVINO on the CPU: the BN-folded model converted to OpenVINO IR, fp32, bf16 or int8 (NNCF).
+
+The precision is always set explicitly (``INFERENCE_PRECISION_HINT``): OpenVINO's own default
+on CPUs with AVX512-BF16 or AMX is bf16, not fp32. int8 is NNCF's post-training quantization
+(symmetric per-channel 8-bit weights, 8-bit activations with ranges from the calibration batches);
+the layers it leaves in floating point run in fp32.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from resnets.deploy.backends.base import require_extra
+from resnets.deploy.cpu_features import require_cpu_bf16
+from resnets.deploy.export import quiet_exporter_notices
+
+HINTS: dict[str, str] = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+def convert(net: nn.Module, *, input_size: Sequence[int]) -> Any:
+    """``net`` (eval, fp32, on the CPU) as an ``openvino.Model`` with a free batch dimension."""
+    ov = require_extra("openvino")
+    c, h, w = (int(s) for s in input_size)
+    example = torch.zeros(1, c, h, w)
+    with torch.no_grad(), warnings.catch_warnings():
+        quiet_exporter_notices()
+        model = ov.convert_model(net, example_input=(example,))
+    model.reshape({model.inputs[0]: ov.PartialShape([-1, c, h, w])})
+    return model
+
+
+def quantize_int8(model: Any, calibration: Sequence[Tensor]) -> Any:
+    """NNCF post-training quantization of an ``openvino.Model`` on the calibration batches."""
+    nncf = require_extra("nncf")
+    batches = [b.detach().float().cpu().numpy() for b in calibration]
+    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+
+
+class OpenVINOModule(nn.Module):
+    """A compiled OpenVINO model behind an ``nn.Module``: float32 (N, C, H, W) in, float32 (N, K) out."""
+
+    def __init__(self, model: Any, *, hint: str | None, threads: int) -> None:
+        """hint: OpenVINO's ``INFERENCE_PRECISION_HINT`` ("f32", "bf16"); None leaves OpenVINO's default."""
+        super().__init__()
+        ov = require_extra("openvino")
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        if hint is not None:
+            config["INFERENCE_PRECISION_HINT"] = hint
+        self.ov_model = model
+        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (N, C, H, W)
+        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        result = self.request.infer({0: array})
+        return torch.from_numpy(np.array(result[self.compiled.outputs[0]], dtype=np.float32))  # (N, K)
+
+
+def build_openvino(
+    net: nn.Module, *, precision: str, input_size: Sequence[int], calibration: Sequence[Tensor] | None,
+) -> OpenVINOModule:
+    """``net`` (eval, BN folded, fp32, on the CPU) compiled by OpenVINO for the CPU in ``precision``."""
+    if precision == "bf16":
+        require_cpu_bf16()
+    model = convert(net, input_size=input_size)
+    if precision == "int8":
+        assert calibration is not None
+        model = quantize_int8(model, calibration)
+    return OpenVINOModule(model, hint=HINTS[precision], threads=torch.get_num_threads())
+
+
+def save_ir(module: OpenVINOModule, path: str) -> None:
+    """Write the (converted, possibly quantized) model as OpenVINO IR: ``path`` (.xml) and its .bin."""
+    ov = require_extra("openvino")
+    ov.save_model(module.ov_model, path)
+
+
+__all__ = ["HINTS", "OpenVINOModule", "build_openvino", "convert", "quantize_int8", "save_ir"]
