@@ -162,4 +162,17 @@ def format_deploy(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BASELINE", "DeployBenchConfig", "format_deploy", "run_deploy_bench"]
+def run_deploy_cli(args: Any) -> int:
+    """`resnets bench --suite deploy`: run, print the table, write JSON when asked."""
+    from resnets.bench.report import save_json
+
+    cfg = DeployBenchConfig(model=args.model, batch=args.batch, image_size=args.image_size or 224,
+                            threads=args.threads, warmup=args.warmup, reps=args.reps, steps=args.steps, seed=args.seed)
+    result = run_deploy_bench(cfg)
+    print(format_deploy(result))
+    if args.json:
+        print(f"wrote {save_json(result, args.json)}")
+    return 0
+
+
+__all__ = ["BASELINE", "DeployBenchConfig", "format_deploy", "run_deploy_bench", "run_deploy_cli"]

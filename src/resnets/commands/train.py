@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--device", default=None)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
+    _backend_options(e, auto=False)
     e.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("predict", help="top-k labels for image files")
@@ -45,7 +47,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     p.add_argument("--compile", action="store_true", help="torch.compile the folded model (pays off on many images)")
+    _backend_options(p, auto=True)
     p.set_defaults(func=cmd_predict)
+
+
+def _backend_options(p: argparse.ArgumentParser, *, auto: bool) -> None:
+    from resnets.deploy.backends import BACKENDS, PRECISIONS
+
+    default = "auto" if auto else None
+    p.add_argument("--backend", default=default, choices=(("auto",) if auto else ()) + tuple(BACKENDS),
+                   help="inference runtime" + (" (auto: on the CPU the fastest installed path that keeps the "
+                                               "accuracy, see benchmarks/RESULTS.md; torch elsewhere)" if auto else ""))
+    p.add_argument("--precision", default=default, choices=(("auto",) if auto else ()) + PRECISIONS,
+                   help="compute precision (bf16 on the CPU only with AVX512-BF16 or AMX; int8: `resnets quantize`)")
 
 
 def _config_for(args: argparse.Namespace) -> TrainConfig:
@@ -116,7 +130,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "config" not in ckpt.metadata:
         raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
     cfg = config_from_mapping(yaml.safe_load(ckpt.metadata["config"]))
-    runtime = make_runtime(cfg.train, device=args.device)
+    deployed = args.backend is not None or args.precision is not None
+    if args.precision == "int8":
+        raise CLIError("int8 is evaluated by `resnets quantize RUN`, which reports top-1 before and after")
+    runtime = make_runtime(cfg.train, device="cpu" if args.backend not in (None, "torch") else args.device)
     bundle = load_data(cfg.data, device=runtime.device)
     loader = bundle.test if args.split == "test" else bundle.val
     if loader is None:
@@ -124,17 +141,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        f"{'val' if args.split == 'test' else 'test'}")
     model = model_from_metadata(ckpt.metadata)
     apply_weights(model, ckpt, path=path)
+    if deployed:  # the deployed model runs its own precision and layout
+        from resnets.deploy import inference_model
+
+        model = inference_model(model, device=runtime.device, backend=args.backend or "torch",
+                                precision=args.precision or "fp32", input_size=(bundle.in_chans, bundle.image_size,
+                                                                                bundle.image_size))
+        runtime = dataclasses.replace(runtime, autocast_dtype=None, channels_last=False)
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
     result = evaluate(model, loader, runtime=runtime)
+    if deployed:
+        result["backend"] = model.describe()
     if args.json:
         print(json.dumps({"checkpoint": str(path), "split": args.split, **result}))
         return 0
     top5 = f", top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
-    print(f"{path} on {cfg.data.name} {args.split} ({result['samples']} images): "
+    ran = f" [{result['backend']}]" if deployed else ""
+    print(f"{path}{ran} on {cfg.data.name} {args.split} ({result['samples']} images): "
           f"loss {result['loss']:.4f}, top-1 {100 * result['acc']:.2f}%{top5}")
     return 0
+
+
+def _resolve_backend(args: argparse.Namespace, device_type: str) -> tuple[str, str | None]:
+    """--backend / --precision with "auto" resolved: on the CPU the fastest installed path, else torch."""
+    from resnets.deploy.backends.select import fastest_cpu_path
+
+    backend = None if args.backend == "auto" else args.backend
+    precision = None if args.precision == "auto" else args.precision
+    if precision == "int8":
+        raise CLIError("--precision int8 needs a calibrated model: write one with `resnets quantize RUN`")
+    if device_type == "cpu":
+        return fastest_cpu_path(backend=backend, precision=precision)
+    return backend or "torch", precision
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -144,8 +184,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.topk < 1 or args.batch_size < 1:
         raise CLIError("--topk and --batch-size must be >= 1")
     predictor = load_predictor(args.checkpoint, device=args.device)
-    # BN folded into the convolutions; bf16 and channels_last on CUDA; optionally compiled
-    predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile)
+    # BN folded into the convolutions; bf16 and channels_last on CUDA; on the CPU the fastest installed path
+    backend, precision = _resolve_backend(args, predictor.device.type)
+    size = (predictor.in_chans, predictor.image_size, predictor.image_size)
+    predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile,
+                                      backend=backend, precision=precision, input_size=size)
+    print(f"resnets predict: running {predictor.model.describe()}", file=sys.stderr)
     skipped: list[str] = []
 
     def report(path: str, reason: str) -> None:

@@ -9,6 +9,7 @@ the layers it leaves in floating point run in fp32.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -80,4 +81,32 @@ def save_ir(module: OpenVINOModule, path: str) -> None:
     ov.save_model(module.ov_model, path)
 
 
-__all__ = ["HINTS", "OpenVINOModule", "build_openvino", "convert", "quantize_int8", "save_ir"]
+
+
+def export_openvino(model: nn.Module, path: str | Path, *, input_size: Sequence[int], fold: bool = True) -> Path:
+    """Write ``model`` as OpenVINO IR in fp32: ``path`` (.xml, the graph) and its .bin (the weights),
+    with a free batch dimension; load it with ``openvino.Core().read_model``."""
+    from resnets.deploy.export import prepare
+
+    ov = require_extra("openvino")
+    path = Path(path).with_suffix(".xml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ir = convert(prepare(model, fold=fold).float().cpu(), input_size=input_size)
+    ov.save_model(ir, str(path), compress_to_fp16=False)
+    return path
+
+
+def verify_openvino(model: nn.Module, path: str | Path, *, input_size: Sequence[int], batch: int = 2) -> float:
+    """Max abs difference between OpenVINO (f32) running the IR at ``path`` and ``model`` (eval, fp32)."""
+    from resnets.deploy.export import example_input, prepare
+
+    ov = require_extra("openvino")
+    reference = prepare(model, fold=False).float().cpu()
+    x = example_input(reference, input_size, batch=batch)
+    compiled = OpenVINOModule(ov.Core().read_model(str(path)), hint="f32", threads=torch.get_num_threads())
+    with torch.no_grad():
+        return float((compiled(x) - reference(x)).abs().max())
+
+
+__all__ = ["HINTS", "OpenVINOModule", "build_openvino", "convert", "export_openvino", "quantize_int8", "save_ir",
+           "verify_openvino"]
