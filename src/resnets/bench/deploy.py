@@ -105,6 +105,23 @@ def _ours(model: nn.Module, cfg: DeployBenchConfig, size: tuple[int, int, int]) 
     return runs
 
 
+@torch.no_grad()
+def _latencies(runs: dict[str, Callable[[Tensor], Tensor]], x1: Tensor, *, reps: int) -> dict[str, float]:
+    """Batch-1 latency of each side in milliseconds: median of ``reps`` alternating calls after one warm-up."""
+    import statistics
+    import time
+
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():
+        fn(x1)
+    for _ in range(reps):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn(x1)
+            times[name].append(1000 * (time.perf_counter() - start))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
     """Images per second of every side, their ratio to torchvision eager fp32, and the machine."""
     threads_before = torch.get_num_threads()
@@ -135,6 +152,8 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
                           device=torch.device("cpu"))
         base = summarize(rates[BASELINE])["median"]
         results = {name: {**summarize(r), "ratio": summarize(r)["median"] / base} for name, r in rates.items()}
+        for name, ms in _latencies(runs, x[:1], reps=cfg.reps).items():
+            results[name]["latency_ms"] = ms
         return {
             "config": asdict(cfg),
             "results": results,
@@ -155,10 +174,11 @@ def format_deploy(result: dict[str, Any]) -> str:
         f"CPU: {env['cpu_model']} ({env['cpu_count']} logical cores); flags: {' '.join(env['cpu_flags'])}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
         f"load average: {env['load_average']} at start, {env['load_average_end']} at end",
-        f"{'side':<48} {'img/s':>9} {'spread':>7} {'ratio':>6}",
+        f"{'side':<48} {'img/s':>9} {'spread':>7} {'ratio':>6} {'batch-1 ms':>10}",
     ]
     for name, r in result["results"].items():
-        lines.append(f"{name:<48} {r['median']:>9.1f} {100 * r['spread']:>6.0f}% {r['ratio']:>6.2f}")
+        lines.append(f"{name:<48} {r['median']:>9.1f} {100 * r['spread']:>6.0f}% {r['ratio']:>6.2f} "
+                     f"{r.get('latency_ms', float('nan')):>10.1f}")
     return "\n".join(lines)
 
 
