@@ -16,9 +16,7 @@ import torch
 import yaml
 
 from resnets.data import load_data
-from resnets.deploy import inference_model
-from resnets.deploy.backends import BACKENDS, available
-from resnets.deploy.cpu_features import cpu_has_bf16
+from resnets.bench.deploy import deployment_paths
 from resnets.deploy.quantize import calibration_batches, top1
 from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 from resnets.train.configio import config_from_mapping
@@ -46,17 +44,9 @@ def main() -> None:
     calibration = calibration_batches((x for x, _ in bundle.train.epoch(0)), count=args.calibrate)
     ref, labels = top1(model, bundle.val.epoch(0))
     rows = {"torch fp32 (eager, BN kept)": {"top1": float((ref == labels).float().mean()), "agreement": 1.0}}
-    for backend, entry in BACKENDS.items():
-        if not available(backend):
-            continue
-        for precision in entry.precisions:
-            if precision == "bf16" and not cpu_has_bf16():
-                continue
-            built = inference_model(model, device="cpu", backend=backend, precision=precision, input_size=size,
-                                    calibration=calibration if precision == "int8" else None)
-            pred, _ = top1(built, bundle.val.epoch(0))
-            rows[f"{backend} {precision}"] = {"top1": float((pred == labels).float().mean()),
-                                              "agreement": float((pred == ref).float().mean())}
+    for name, built in deployment_paths(model, input_size=size, calibration=calibration).items():
+        pred, _ = top1(built, bundle.val.epoch(0))
+        rows[name] = {"top1": float((pred == labels).float().mean()), "agreement": float((pred == ref).float().mean())}
     result = {"run": str(path), "dataset": cfg.data.name, "root": cfg.data.root, "val_images": len(labels),
               "calibration_images": sum(len(b) for b in calibration), "rows": rows}
     print(f"{path}: {cfg.data.name} validation split, {len(labels)} images; int8 calibrated on "

@@ -13,7 +13,7 @@ import importlib.metadata
 import os
 import platform
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +22,7 @@ from resnets.bench.env import cpu_model, load_average
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Side
-from resnets.deploy import inference_model
+from resnets.deploy import InferenceModel, inference_model
 from resnets.deploy.backends import BACKENDS, available
 from resnets.deploy.cpu_features import cpu_has_bf16, shown_flags
 from resnets.models import create_model
@@ -89,20 +89,22 @@ def _torchvision_exported(reference: nn.Module, size: tuple[int, int, int]) -> d
     return runs
 
 
-def _ours(model: nn.Module, cfg: DeployBenchConfig, size: tuple[int, int, int]) -> dict[str, Callable[[Tensor], Tensor]]:
-    """Ours in every installed backend and every precision this CPU runs natively."""
-    runs: dict[str, Callable[[Tensor], Tensor]] = {}
-    calibration = _calibration(cfg, size[0])
+def deployment_paths(
+    model: nn.Module, *, input_size: Sequence[int], calibration: Sequence[Tensor]
+) -> dict[str, InferenceModel]:
+    """``model`` in every installed backend and every precision this CPU runs natively, keyed
+    "BACKEND PRECISION"; int8 calibrated on ``calibration``."""
+    built: dict[str, InferenceModel] = {}
     for backend, entry in BACKENDS.items():
         if not available(backend):
             continue
         for precision in entry.precisions:
             if precision == "bf16" and not cpu_has_bf16():
                 continue
-            runs[f"ours {backend} {precision}"] = inference_model(
-                model, device="cpu", backend=backend, precision=precision, input_size=size,
+            built[f"{backend} {precision}"] = inference_model(
+                model, device="cpu", backend=backend, precision=precision, input_size=input_size,
                 calibration=calibration if precision == "int8" else None)
-    return runs
+    return built
 
 
 @torch.no_grad()
@@ -137,7 +139,8 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
         size = (3, cfg.image_size, cfg.image_size)
         x = _calibration(cfg, 3)[0]  # (N, C, H, W)
         runs: dict[str, Callable[[Tensor], Tensor]] = {BASELINE: theirs}
-        runs.update(_ours(ours, cfg, size))
+        runs.update({f"ours {k}": m for k, m in deployment_paths(ours, input_size=size,
+                                                                  calibration=_calibration(cfg, 3)).items()})
         runs.update(_torchvision_exported(theirs, size))
         load_start = load_average()
 
@@ -195,4 +198,4 @@ def run_deploy_cli(args: Any) -> int:
     return 0
 
 
-__all__ = ["BASELINE", "DeployBenchConfig", "format_deploy", "run_deploy_bench", "run_deploy_cli"]
+__all__ = ["BASELINE", "DeployBenchConfig", "deployment_paths", "format_deploy", "run_deploy_bench", "run_deploy_cli"]
