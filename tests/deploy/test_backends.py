@@ -114,3 +114,21 @@ def test_an_output_past_the_tolerance_is_refused() -> None:
         check_outputs(lambda t: model(t) + 2e-4 * scale, model, x, precision="fp32", label="m")
     with pytest.raises(OutputMismatchError):
         check_outputs(lambda t: model(t) * float("nan"), model, x, precision="int8", label="m")
+
+
+@pytest.mark.parametrize(("installed", "bf16", "asked", "expected"), [
+    ({"torch", "onnxruntime", "openvino"}, True, {}, ("openvino", "bf16")),
+    ({"torch", "onnxruntime"}, True, {}, ("torch", "bf16")),
+    ({"torch", "onnxruntime", "openvino"}, False, {}, ("openvino", "fp32")),
+    ({"torch", "onnxruntime"}, False, {}, ("onnxruntime", "fp32")),
+    ({"torch"}, False, {}, ("torch", "fp32")),
+    ({"torch", "onnxruntime", "openvino"}, True, {"precision": "fp32"}, ("openvino", "fp32")),
+    ({"torch", "onnxruntime", "openvino"}, True, {"backend": "torch"}, ("torch", "bf16")),
+    ({"torch"}, False, {"precision": "bf16"}, ("torch", "bf16")),  # then refused, naming the instruction set
+])
+def test_the_default_cpu_path_is_the_fastest_installed_one(monkeypatch, installed, bf16, asked, expected) -> None:
+    import resnets.deploy.backends.select as select
+
+    monkeypatch.setattr(select, "available", lambda backend: backend in installed)
+    monkeypatch.setattr(select, "cpu_has_bf16", lambda: bf16)
+    assert select.fastest_cpu_path(**asked) == expected

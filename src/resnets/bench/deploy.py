@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import statistics
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -110,7 +111,6 @@ def deployment_paths(
 @torch.no_grad()
 def _latencies(runs: dict[str, Callable[[Tensor], Tensor]], x1: Tensor, *, reps: int) -> dict[str, float]:
     """Batch-1 latency of each side in milliseconds: median of ``reps`` alternating calls after one warm-up."""
-    import statistics
     import time
 
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -154,7 +154,9 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
         rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch,
                           device=torch.device("cpu"))
         base = summarize(rates[BASELINE])["median"]
-        results = {name: {**summarize(r), "ratio": summarize(r)["median"] / base} for name, r in rates.items()}
+        results = {name: {**summarize(r), "ratio": summarize(r)["median"] / base, "samples": r,
+                          "paired_ratio": statistics.median(a / b for a, b in zip(r, rates[BASELINE]))}
+                   for name, r in rates.items()}
         for name, ms in _latencies(runs, x[:1], reps=cfg.reps).items():
             results[name]["latency_ms"] = ms
         return {
@@ -169,7 +171,8 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
 
 
 def format_deploy(result: dict[str, Any]) -> str:
-    """A table: side, img/s (median, spread), ratio to torchvision eager fp32; then the machine."""
+    """A table: side, img/s (median, spread), ratio to torchvision eager fp32 (of the medians, and the
+    median of the per-repetition ratios, robust to a drifting load), batch-1 latency; then the machine."""
     cfg, env = result["config"], result["env"]
     lines = [
         f"resnets bench --suite deploy: {cfg['model']}, batch {cfg['batch']}, {cfg['image_size']}px, "
@@ -177,10 +180,11 @@ def format_deploy(result: dict[str, Any]) -> str:
         f"CPU: {env['cpu_model']} ({env['cpu_count']} logical cores); flags: {' '.join(env['cpu_flags'])}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
         f"load average: {env['load_average']} at start, {env['load_average_end']} at end",
-        f"{'side':<48} {'img/s':>9} {'spread':>7} {'ratio':>6} {'batch-1 ms':>10}",
+        f"{'side':<48} {'img/s':>9} {'spread':>7} {'ratio':>6} {'paired':>6} {'batch-1 ms':>10}",
     ]
     for name, r in result["results"].items():
         lines.append(f"{name:<48} {r['median']:>9.1f} {100 * r['spread']:>6.0f}% {r['ratio']:>6.2f} "
+                     f"{r['paired_ratio']:>6.2f} "
                      f"{r.get('latency_ms', float('nan')):>10.1f}")
     return "\n".join(lines)
 
