@@ -125,6 +125,10 @@ def test_an_output_past_the_tolerance_is_refused() -> None:
     ({"torch", "onnxruntime", "openvino"}, True, {"precision": "fp32"}, ("openvino", "fp32")),
     ({"torch", "onnxruntime", "openvino"}, True, {"backend": "torch"}, ("torch", "bf16")),
     ({"torch"}, False, {"precision": "bf16"}, ("torch", "bf16")),  # then refused, naming the instruction set
+    ({"torch", "onnxruntime", "openvino"}, True, {"images": 1}, ("torch", "bf16")),  # nothing to convert
+    ({"torch", "onnxruntime", "openvino"}, False, {"images": 63}, ("torch", "fp32")),
+    ({"torch", "onnxruntime", "openvino"}, False, {"images": 64}, ("openvino", "fp32")),
+    ({"torch", "onnxruntime", "openvino"}, True, {"images": 1, "backend": "openvino"}, ("openvino", "bf16")),
 ])
 def test_the_default_cpu_path_is_the_fastest_installed_one(monkeypatch, installed, bf16, asked, expected) -> None:
     import resnets.deploy.backends.select as select

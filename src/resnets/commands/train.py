@@ -173,7 +173,7 @@ def _resolve_backend(args: argparse.Namespace, device_type: str) -> tuple[str, s
     if precision == "int8":
         raise CLIError("--precision int8 needs a calibrated model: write one with `resnets quantize RUN`")
     if device_type == "cpu":
-        return fastest_cpu_path(backend=backend, precision=precision)
+        return fastest_cpu_path(backend=backend, precision=precision, images=len(args.images))
     return backend or "torch", precision
 
 

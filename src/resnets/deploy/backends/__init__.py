@@ -126,7 +126,10 @@ def build_inference(
         built = InferenceModel(entry.build(net, precision, size, calibration), channels_last=False,
                                autocast_dtype=None)
     built.backend, built.precision = backend, precision
-    x = calibration[0][:8].float().cpu() if precision == "int8" and calibration else example_input(reference, size, batch=4)
+    if precision == "int8" and calibration:
+        x = calibration[0][:8].float().cpu()  # (n <= 8, C, H, W)
+    else:
+        x = example_input(reference, size, batch=2)
     built.check_error = check_outputs(_on(built, dev), reference, x, precision=precision,
                                       label=f"the {backend} {precision} model")
     return built
