@@ -66,7 +66,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     n_cal = sum(len(b) for b in calibration)
     print(f"{path}: int8 ({args.backend}, calibrated on {n_cal} {'images from ' + args.images if args.images else 'training images'}); "
           f"validation split, {acc.samples} images: top-1 {100 * acc.before:.2f}% fp32 -> {100 * acc.after:.2f}% int8 "
-          f"({-acc.drop_points:+.2f} points), same class on {100 * acc.agreement:.2f}%")
+          f"({acc.change_points:+.2f} points), same class on {100 * acc.agreement:.2f}%")
     if acc.drop_points > args.max_drop and not args.force:
         raise CLIError(f"the int8 model loses {acc.drop_points:.2f} points of top-1, more than --max-drop "
                        f"{args.max_drop:g}; nothing written (calibrate on more images, or pass --force)")

@@ -39,6 +39,11 @@ class Accuracy:
     def drop_points(self) -> float:
         return 100 * (self.before - self.after)
 
+    @property
+    def change_points(self) -> float:
+        """Top-1 after minus before, in points (never -0.0)."""
+        return 100 * (self.after - self.before) + 0.0
+
 
 def calibration_batches(images: Iterable[Tensor], *, count: int, batch: int = 32) -> list[Tensor]:
     """The first ``count`` images of ``images`` (each (C, H, W) or a batch (N, C, H, W)) in batches."""

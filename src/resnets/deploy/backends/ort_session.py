@@ -7,6 +7,7 @@ format that its CPU provider fuses into integer convolutions (VNNI / AMX where t
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -49,11 +50,17 @@ def _quantize_int8(fp32_path: Path, out_path: Path, calibration: Sequence[Tensor
             batch = next(self.batches, None)
             return None if batch is None else {"input": batch}
 
-    quant.quantize_static(
-        str(fp32_path), str(out_path), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
-        activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
-        calibrate_method=quant.CalibrationMethod.MinMax,
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process the graph, printed on every call
+    try:
+        quant.quantize_static(
+            str(fp32_path), str(out_path), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
+            activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
+            calibrate_method=quant.CalibrationMethod.MinMax,
+        )
+    finally:
+        root.setLevel(level)
     return out_path
 
 
