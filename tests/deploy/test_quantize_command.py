@@ -116,3 +116,20 @@ def test_eval_with_a_backend_names_it_and_matches_fp32(digits_run_dir, capsys) -
     assert deployed["loss"] == pytest.approx(plain["loss"], rel=1e-4)
     assert main(["eval", str(digits_run_dir), "--precision", "int8"]) == 2
     assert "resnets quantize" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("backend", "precision"), [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")])
+def test_eval_runs_each_deployed_path_on_the_cpu(digits_run_dir, capsys, backend, precision) -> None:
+    from resnets.deploy.cpu_features import cpu_has_bf16
+
+    _backend_or_skip(backend)
+    if precision == "bf16" and not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16")
+    assert main(["eval", str(digits_run_dir), "--split", "val", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(digits_run_dir), "--split", "val", "--json", "--backend", backend, "--precision",
+                 precision]) == 0
+    deployed = json.loads(capsys.readouterr().out)
+    assert deployed["backend"] == f"{backend} {precision}" and deployed["samples"] == plain["samples"]
+    # fp32: at most one borderline image may flip (another summation order); bf16: at most 2 % of them
+    assert abs(deployed["acc"] - plain["acc"]) <= (1 / plain["samples"] if precision == "fp32" else 0.02)
