@@ -136,3 +136,22 @@ def test_the_default_cpu_path_is_the_fastest_installed_one(monkeypatch, installe
     monkeypatch.setattr(select, "available", lambda backend: backend in installed)
     monkeypatch.setattr(select, "cpu_has_bf16", lambda: bf16)
     assert select.fastest_cpu_path(**asked) == expected
+
+
+def test_onnxruntime_int8_without_vnni_uses_7_bit_weights(monkeypatch) -> None:
+    """As on an AVX2 CPU without VNNI: the model still matches within the int8 tolerance."""
+    if not available("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not cpu_features.has_int8_dot_products()
+    model, side = build("cifar_option_B")
+    fast = inference_model(model, device="cpu", backend="onnxruntime", precision="int8",
+                           calibration=[images(16, side, seed=s) for s in range(4)], input_size=(3, side, side))
+    assert fast.check_error is not None and fast.check_error <= TOLERANCES["int8"]
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(fast.model.path)).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # conv weights
+    assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64  # 7-bit range

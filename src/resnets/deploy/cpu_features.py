@@ -39,6 +39,12 @@ def cpu_has_bf16() -> bool:
     return any(f in flags for f in BF16_FLAGS)
 
 
+def has_int8_dot_products() -> bool:
+    """VNNI (AVX512 or AVX) or AMX-INT8: int8 products accumulate without saturating."""
+    flags = cpu_flags()
+    return any(f in flags for f in INT8_FLAGS)
+
+
 def require_cpu_bf16() -> None:
     """Raise one line naming the missing instruction set unless the CPU computes bf16 natively."""
     if not cpu_has_bf16():
@@ -48,4 +54,5 @@ def require_cpu_bf16() -> None:
         )
 
 
-__all__ = ["BF16_FLAGS", "INT8_FLAGS", "cpu_flags", "cpu_has_bf16", "require_cpu_bf16", "shown_flags"]
+__all__ = ["BF16_FLAGS", "INT8_FLAGS", "cpu_flags", "cpu_has_bf16", "has_int8_dot_products", "require_cpu_bf16",
+           "shown_flags"]

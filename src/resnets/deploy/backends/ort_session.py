@@ -2,7 +2,8 @@
 
 int8 is onnxruntime's post-training static quantization: per-channel signed 8-bit weights,
 unsigned 8-bit activations with ranges from the calibration batches (MinMax), in the QDQ
-format that its CPU provider fuses into integer convolutions (VNNI / AMX where the CPU has them).
+format that its CPU provider fuses into integer convolutions (VNNI / AMX where the CPU has them;
+without them, 7-bit weights, onnxruntime's advice against saturating u8 x s8 products).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from resnets.deploy.backends.base import require_extra
+from resnets.deploy.cpu_features import has_int8_dot_products
 from resnets.deploy.export import export_onnx
 
 
@@ -58,6 +60,7 @@ def _quantize_int8(fp32_path: Path, out_path: Path, calibration: Sequence[Tensor
             str(fp32_path), str(out_path), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
             activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
             calibrate_method=quant.CalibrationMethod.MinMax,
+            reduce_range=not has_int8_dot_products(),  # 7-bit weights where u8 x s8 products could saturate
         )
     finally:
         root.setLevel(level)
