@@ -94,13 +94,15 @@ def test_the_extras_are_not_imported_for_the_torch_backend() -> None:
     ({"backend": "torch", "precision": "int8"}, "backend 'torch' has no int8 path here"),
     ({"backend": "onnxruntime", "precision": "bf16"}, "has no bf16"),
     ({"backend": "openvino", "precision": "int8"}, "int8 needs calibration images"),
+    ({"backend": "openvino", "precision": "fp32", "compile": True}, "compile is for backend 'torch'"),
+    ({"backend": "onnxruntime", "precision": "fp32", "device": "cuda"}, "runs on the CPU here"),
 ])
 def test_bad_choices_are_refused_in_one_line(kwargs, match) -> None:
     if kwargs["backend"] in ("openvino", "onnxruntime") and not available(kwargs["backend"]):
         pytest.skip(f"{kwargs['backend']} is not installed")
     model, _ = build("plain20")
     with pytest.raises(ValueError, match=match):
-        inference_model(model, device="cpu", **kwargs)
+        inference_model(model, **{"device": "cpu", **kwargs})
 
 
 def test_an_output_past_the_tolerance_is_refused() -> None:

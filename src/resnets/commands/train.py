@@ -169,6 +169,8 @@ def _resolve_backend(args: argparse.Namespace, device_type: str) -> tuple[str, s
     from resnets.deploy.backends.select import fastest_cpu_path
 
     backend = None if args.backend == "auto" else args.backend
+    if backend is None and args.compile:
+        backend = "torch"  # --compile is torch.compile
     precision = None if args.precision == "auto" else args.precision
     if precision == "int8":
         raise CLIError("--precision int8 needs a calibrated model: write one with `resnets quantize RUN`")

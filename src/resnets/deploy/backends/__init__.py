@@ -109,6 +109,8 @@ def build_inference(
     dev = torch.device(device)
     if entry.build is not None and dev.type != "cpu":
         raise ValueError(f"backend {backend!r} runs on the CPU here; use device='cpu' or backend 'torch'")
+    if entry.build is not None and compile:
+        raise ValueError(f"compile is for backend 'torch'; backend {backend!r} compiles the model itself")
     if entry.module:
         require_extra(entry.module)
     if precision == "int8" and not calibration:
