@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from typing import Sequence
 
 # One entry per command module; each adds its own sub-commands.
@@ -20,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.quantize",
     "resnets.commands.bench",
     "resnets.commands.studies",
+    "resnets.commands.weights",
 )
 
 
@@ -43,17 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from resnets.data.paths import shown
+    from resnets.models.hub import DownloadError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (CLIError, ValueError, KeyError, FileNotFoundError, DownloadError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"resnets {args.command}: error: {message}", file=sys.stderr)
+        print(f"resnets {args.command}: error: {shown(str(message))}", file=sys.stderr)  # any file name prints
+        return 2
+    except OSError as exc:  # the machine refused (permissions, a read-only or full disk): the user's to fix
+        where = f" {shown(exc.filename)}" if exc.filename else ""
+        print(f"resnets {args.command}: error: cannot use{where}: {exc.strerror or shown(str(exc))}; "
+              "check its permissions and free space, or choose another place", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"resnets {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug in resnets: the traceback is for its report
+        traceback.print_exc()
+        print(f"resnets {args.command}: internal error (a bug in resnets, not in your input); "
+              "please report it with the traceback above", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,7 +71,7 @@ def test_predict_by_default_runs_the_fastest_installed_path_and_names_it(tmp_pat
     assert main(["predict", str(path), "--checkpoint", str(run_dir), "--topk", "3", "--json"]) == 0
     captured = capsys.readouterr()
     backend, precision = fastest_cpu_path(images=1)
-    assert f"running {backend} {precision}" in captured.err
+    assert f"ran {backend} {precision}" in captured.err
     got = {t["label"]: t["prob"] for t in json.loads(captured.out)[0]["topk"]}
     x = preprocess(Image.open(path), image_size=16, in_chans=1, mean=(0.5,), std=(0.25,), crop_fraction=1.0)
     with torch.no_grad():

@@ -97,7 +97,11 @@ def test_eval_and_predict_refuse(runs: dict[str, Path], capsys: pytest.CaptureFi
                                  case: str) -> None:
     argv = (["eval", str(runs[case]), "--device", "cpu"] if command == "eval"
             else ["predict", str(runs["image"]), "--checkpoint", str(runs[case])])
-    words = ("cannot be read", runs[case].name) if case in UNREADABLE else ("does not fit", "holds resnet20")
+    words = {"evil_pth": ("not a checkpoint written by", "PyTorch file", runs[case].name),
+             "evil_zip": ("not a checkpoint written by", "PyTorch file", runs[case].name),
+             "other_model": ("does not fit", "holds resnet20 with 3 classes, this model is another network"),
+             "other_classes": ("does not fit", "holds resnet20 with 5 classes, this model has 3")}.get(
+        case, ("cannot be read", runs[case].name))
     _refused(argv, capsys, *words)
     assert not runs["marker"].exists()
 
@@ -106,7 +110,8 @@ def test_eval_and_predict_refuse(runs: dict[str, Path], capsys: pytest.CaptureFi
 def test_resume_refuses(runs: dict[str, Path], capsys: pytest.CaptureFixture[str], case: str) -> None:
     before = {p.name: p.read_bytes() for p in runs[case].iterdir() if p.is_file()}
     words = {"torn_resume": ("cannot be read", "last.safetensors"), "evil_resume": ("cannot be read", "need code"),
-             "b": ("does not fit", "holds resnet32"), "c": ("does not fit", "with 5 classes")}[case]
+             "b": ("cannot resume", "model.name (was 'resnet32')"),
+             "c": ("cannot resume", "data.synthetic_classes (was 5)")}[case]
     _refused(["train", "--config", str(runs["recipe_a"]), "--resume", str(runs[case]), "--device", "cpu",
               "--quiet"], capsys, *words)
     assert not runs["marker"].exists()

@@ -69,12 +69,9 @@ class BenchConfig:
         _check(self.threads is None or self.threads >= 1, f"threads={self.threads} must be >= 1")
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dev = torch.device(self.device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available here; use --device cpu")
-        return dev
+        from resnets.train.runtime import resolve_device
+
+        return resolve_device(self.device)
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """bf16 autocast on CUDA, fp32 on the CPU, unless ``precision`` says otherwise."""

@@ -138,6 +138,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.input_size is not None:
         size = (size[0], args.input_size, args.input_size)
     out = Path(args.out) if args.out else stem.with_name(stem.name + fmt.suffix)
+    if out.is_dir():  # --out DIR: the default file name, in that directory
+        out = out / (stem.name + fmt.suffix)
+    base = next(p for p in (out.parent, *out.parent.parents) if p.exists())  # the export makes the rest
+    if not base.is_dir() or not os.access(base, os.W_OK):  # checked before the (slow) export starts
+        raise CLIError(f"cannot write {out}: {base} is not a writable directory; "
+                       "choose a writable place with --out FILE")
     try:
         path = fmt.export(model, out, size, not args.no_fold, not args.static_batch)
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB; input (N, {size[0]}, {size[1]}, {size[2]}), "
@@ -149,5 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"verified with {fmt.verifier}: max abs difference {diff:.3g} against the PyTorch model (fp32)")
     except ImportError as exc:
         raise CLIError(str(exc)) from exc
+    except PermissionError as exc:
+        raise CLIError(f"cannot write {exc.filename or out}: {exc.strerror}; choose a writable place with --out FILE") from None
     return 0
 

@@ -65,14 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _device(args: argparse.Namespace) -> str:
-    import torch
+    from resnets.train.runtime import resolve_device
 
-    if args.device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
-    return str(dev)
+    return str(resolve_device(args.device))
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
@@ -117,14 +112,17 @@ def _finish(kind: str, out_dir: Path, lines: list[str]) -> int:
 
 
 def _study(args: argparse.Namespace, name: str, runner: Callable[..., Any], **extra: Any) -> tuple[Any, Path]:
+    from resnets.studies.pool import removed_if_failed_empty
+
     device = _device(args)
     recipe = _recipe(name, args, device)
     out_dir = _out_dir(args, name)
     if not args.quiet:
         print(f"{name} study: {recipe.data}, depths {list(recipe.depths)}, seeds {list(recipe.seeds)}, "
               f"{recipe.iterations} iterations, on {device}; writing to {out_dir}", flush=True)
-    return runner(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
-                  command=_command_line(), **extra), out_dir
+    with removed_if_failed_empty(out_dir):
+        return runner(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
+                      command=_command_line(), **extra), out_dir
 
 
 def cmd_degradation(args: argparse.Namespace) -> int:
@@ -153,6 +151,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from resnets.studies.degradation import effect_text, markdown_rows
+    from resnets.studies.pool import removed_if_failed_empty
     from resnets.studies.reproduce import PAPER_TEST_ERROR, he2015_recipe, reproduce_he2015
 
     device = _device(args)
@@ -162,8 +161,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"he2015-cifar10: {recipe.data}{' ' + str(recipe.root) if recipe.root else ''}, depths "
               f"{list(recipe.depths)}, {recipe.iterations} iterations, on {device}; writing to {out_dir}", flush=True)
-    out = reproduce_he2015(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
-                           command=_command_line())
+    with removed_if_failed_empty(out_dir):
+        out = reproduce_he2015(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
+                               command=_command_line())
     return _finish("he2015-cifar10", out_dir, markdown_rows(out.rows, reference=PAPER_TEST_ERROR) + [effect_text(out.effect)])
 
 

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="top-k labels for image files")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--checkpoint", required=True, help="a run directory or a .safetensors checkpoint")
+    p.add_argument("--checkpoint", help="a run directory or a .safetensors checkpoint")
+    p.add_argument("--weights", help="published weights by name instead, e.g. resnet50.IMAGENET1K_V2 (`resnets weights`)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
@@ -67,17 +68,30 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
 
     overrides = list(args.overrides)
     config = args.config
-    if args.resume is not None:
+    resume = args.resume
+    if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
+        overrides.insert(0, resume)  # `--resume key=value`: the value went to --resume, not to the overrides
+        resume = True
+    if resume is not None:
+        if resume is not True and not Path(resume).exists():
+            raise CLIError(f"--resume {resume}: no such run directory or checkpoint; give a run directory "
+                           "written by `resnets train` (e.g. runs/<name>-<time>), or --resume alone for the newest")
         if config is None:
-            if args.resume is True:
+            if resume is True:
                 raise CLIError("--resume without a path needs --config (to know the run name)")
-            run_dir = Path(args.resume)
+            run_dir = Path(resume)
             run_dir = run_dir if run_dir.is_dir() else run_dir.parent
             config = run_dir / "config.yaml"
-        overrides.append(f"train.resume={'true' if args.resume is True else args.resume}")
+            if not config.is_file():
+                raise CLIError(f"--resume {resume}: {run_dir} holds no config.yaml, so it is not a run directory "
+                               "written by `resnets train`; give one (e.g. runs/<name>-<time>)")
     if config is None:
         raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
-    return load_config(config, overrides)
+    cfg = load_config(config, overrides)
+    if resume is None:
+        return cfg
+    # set directly, not as a key=value override: a path is not always valid YAML (any bytes Linux allows)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=resume if resume is True else str(resume)))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -121,7 +135,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from resnets.data import load_data
     from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
-    from resnets.train.evaluate import evaluate
+    from resnets.train.evaluate import evaluate, with_checkpoint_normalisation
     from resnets.train.model import model_from_metadata
     from resnets.train.runtime import make_runtime
 
@@ -141,6 +155,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        f"{'val' if args.split == 'test' else 'test'}")
     model = model_from_metadata(ckpt.metadata)
     apply_weights(model, ckpt, path=path)
+    if "mean" in ckpt.metadata:  # a converted checkpoint keeps its source's input normalisation
+        model = with_checkpoint_normalisation(
+            model, loader_stats=(bundle.mean, bundle.std),
+            model_stats=(json.loads(ckpt.metadata["mean"]), json.loads(ckpt.metadata["std"])))
     if deployed:  # the deployed model runs its own precision and layout
         from resnets.deploy import inference_model
 
@@ -180,18 +198,25 @@ def _resolve_backend(args: argparse.Namespace, device_type: str) -> tuple[str, s
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from resnets.data.paths import shown
     from resnets.deploy import inference_model
-    from resnets.train.predict import load_predictor, predict
+    from resnets.train.predict import load_predictor, load_published_predictor, predict
 
     if args.topk < 1 or args.batch_size < 1:
         raise CLIError("--topk and --batch-size must be >= 1")
-    predictor = load_predictor(args.checkpoint, device=args.device)
+    if (args.checkpoint is None) == (args.weights is None):
+        raise CLIError("give --checkpoint RUN_DIR|FILE or --weights NAME (one of them)")
+    if args.weights is not None:
+        predictor = load_published_predictor(args.weights, device=args.device)
+    else:
+        predictor = load_predictor(args.checkpoint, device=args.device)
+    if predictor.note:
+        print(f"resnets predict: note: {predictor.note}", file=sys.stderr)
     # BN folded into the convolutions; bf16 and channels_last on CUDA; on the CPU the fastest installed path
     backend, precision = _resolve_backend(args, predictor.device.type)
     size = (predictor.in_chans, predictor.image_size, predictor.image_size)
     predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile,
                                       backend=backend, precision=precision, input_size=size)
-    print(f"resnets predict: running {predictor.model.describe()}", file=sys.stderr)
     skipped: list[str] = []
 
     def report(path: str, reason: str) -> None:
@@ -199,9 +224,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"resnets predict: skipped {reason}", file=sys.stderr)
 
     predictions = predict(predictor, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report)
+    if predictions:
+        print(f"resnets predict: ran {predictor.model.describe()}", file=sys.stderr)
     if args.json:
         print(json.dumps([{"image": p.path, "topk": [{"label": l, "prob": v} for l, v in p.topk]} for p in predictions]))
-        return 1 if skipped else 0
-    for p in predictions:
-        print(f"{p.path}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))
-    return 1 if skipped else 0
+    else:
+        for p in predictions:
+            print(f"{shown(p.path)}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.topk))
+    if skipped:  # each skipped file has had its line
+        return 2 if not predictions else 1
+    return 0

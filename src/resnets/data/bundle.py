@@ -15,6 +15,7 @@ from resnets.data.config import DataConfig
 from resnets.data.loader import TensorLoader
 from resnets.data.pipeline import EVAL_CROP_FRACTION, BatchPipeline
 from resnets.data.sources import ArrayData, FolderData, get_source
+from resnets.data.sources.base import check_labels
 from resnets.data.splits import stratified_split
 from resnets.data.stats import channel_stats
 from resnets.data.transforms import preprocess
@@ -84,6 +85,8 @@ def load_data(
     """Load ``cfg.name`` and build its loaders for this ``rank`` of ``world_size``."""
     device = torch.device(device)
     data = get_source(cfg.name).load(cfg)
+    if isinstance(data, ArrayData):
+        check_labels(data, name=cfg.name)  # once, here, for every source: a bad label fails now, not at a step
     if isinstance(data, FolderData):
         from resnets.data.folder import bundle_from_folder
 

@@ -14,24 +14,21 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
-
-from resnets.data.images import resize_center_crop_pil, to_chw_uint8, to_mode
+from resnets.data.images import DECODE_ERRORS, open_image, resize_center_crop_pil, to_chw_uint8, to_mode
 from resnets.data.paths import user_cache_dir
 
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+__all__ = ["DECODE_ERRORS", "decode_all", "decode_cached", "decode_image", "file_list_key"]
 
 
 def decode_image(path: str | Path, *, size: int | None, in_chans: int = 3) -> np.ndarray | None:
     """One file -> (C, size, size) uint8 (native size when ``size`` is None), or None if unreadable."""
     try:
-        with Image.open(path) as image:
-            image = to_mode(image, in_chans=in_chans)
-            if size is not None:
-                image = resize_center_crop_pil(image, size=size)
-            return to_chw_uint8(image)
+        image = to_mode(open_image(path), in_chans=in_chans)
     except DECODE_ERRORS:
         return None
+    if size is not None:
+        image = resize_center_crop_pil(image, size=size)
+    return to_chw_uint8(image)
 
 
 def _decode_chunk(paths: Sequence[str], size: int, in_chans: int) -> list[np.ndarray | None]:
@@ -67,11 +64,12 @@ def _fill(results, out: np.ndarray, ok: np.ndarray) -> None:
 def file_list_key(
     paths: Sequence[str], *, size: int, in_chans: int, stamps: Sequence[tuple[int, int]] | None = None
 ) -> str:
-    """A hash of the file list (path, size, mtime) and the decode settings."""
+    """A hash of the file list (path, size, mtime) and the decode settings. Paths are hashed
+    as the bytes the OS holds (``os.fsencode``): a name that is not UTF-8 is a name too."""
     if stamps is None:
         stamps = [(st.st_size, st.st_mtime_ns) for st in map(os.stat, paths)]
-    digest = hashlib.sha256(f"v1|{size}|{in_chans}|".encode())
-    digest.update("".join(f"{p}|{n}|{t}\n" for p, (n, t) in zip(paths, stamps)).encode())
+    digest = hashlib.sha256(f"v2|{size}|{in_chans}|".encode())
+    digest.update(b"".join(os.fsencode(p) + f"|{n}|{t}\n".encode() for p, (n, t) in zip(paths, stamps)))
     return digest.hexdigest()[:24]
 
 

@@ -18,6 +18,12 @@ class DatasetNotFoundError(FileNotFoundError):
         super().__init__(message)
         self.name = name
         self.searched = [str(p) for p in searched]
+        self.how_to_get = how_to_get
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str]]:
+        # pickled with its own arguments (the default passes the message alone), so it can come
+        # back from a worker process whole
+        return (type(self), (self.name, self.searched, self.how_to_get))
 
 
 class ChecksumError(ValueError):

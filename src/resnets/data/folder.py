@@ -16,6 +16,7 @@ import torch
 from resnets.data.bundle import RESIDENT_LIMIT_BYTES, DataBundle, bundle_from_arrays, resolve_augment
 from resnets.data.config import DataConfig
 from resnets.data.decode import DECODE_ERRORS, decode_cached
+from resnets.data.paths import shown
 from resnets.data.pipeline import EVAL_CROP_FRACTION
 from resnets.data.sources.base import ArrayData, FileSplit, FolderData
 
@@ -30,7 +31,8 @@ def probe_size(paths: list[str]) -> tuple[int, int]:
                 return image.size
         except DECODE_ERRORS:
             continue
-    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {Path(paths[0]).parent.parent} can be read")
+    raise ValueError(f"none of the first {min(len(paths), 1000)} images under {shown(Path(paths[0]).parent.parent)} "
+                     "can be read; check that the folder holds PNG/JPEG images")
 
 
 def decode_size(cfg: DataConfig, *, augment: str, native: int) -> int:
@@ -68,9 +70,9 @@ def decode_splits(cfg: DataConfig, splits: dict[str, FileSplit], *, size: int) -
         paths, size=size, workers=cfg.workers, use_cache=cfg.decode_cache,
         stamps=stamps if len(stamps) == len(paths) else None,
     )
-    bad = [str(p) for p, good in zip(paths, ok) if not good]
+    bad = [shown(p) for p, good in zip(paths, ok) if not good]
     if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {bad}", stacklevel=3)
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {', '.join(bad)}", stacklevel=3)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for key, split in splits.items():

@@ -12,7 +12,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torchvision.transforms import v2
@@ -22,7 +21,8 @@ from resnets.data.bundle import DataBundle
 from resnets.data.config import DataConfig
 from resnets.data.decode import DECODE_ERRORS
 from resnets.data.folder import probe_size
-from resnets.data.images import to_mode
+from resnets.data.images import open_image, to_mode
+from resnets.data.paths import shown
 from resnets.data.loader import epoch_order
 from resnets.data.pipeline import EVAL_CROP_FRACTION
 from resnets.data.sources.base import FileSplit, FolderData
@@ -71,13 +71,11 @@ class FileDataset(Dataset):
         index, seed = item
         path = self.paths[index]
         try:
-            with Image.open(path) as image:
-                image = to_mode(image, in_chans=3)
-                image.load()
+            image = to_mode(open_image(path), in_chans=3)
         except DECODE_ERRORS:
             if path not in self._reported:
                 self._reported.add(path)
-                warnings.warn(f"skipped unreadable image file {path}", stacklevel=2)
+                warnings.warn(f"skipped unreadable image file {shown(path)}", stacklevel=2)
             return None
         if seed < 0:
             return self.transform(image), int(self.labels[index])

@@ -1,9 +1,24 @@
-"""PIL image helpers: mode conversion (16-bit, palette, alpha) and the square resize-crop."""
+"""PIL image helpers: opening (EXIF orientation applied), mode conversion (16-bit, palette,
+alpha) and the square resize-crop."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+# What decoding a bad file raises (truncated, not an image, a decompression bomb, unreadable).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Decode a whole image file, upright: the EXIF Orientation tag (a phone photo stored
+    rotated) is applied. Raises one of :data:`DECODE_ERRORS` for an unreadable file."""
+    with Image.open(path) as image:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        return upright if upright is not image else image.copy()
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 

@@ -46,16 +46,11 @@ class Backbone(nn.Module):
         self.out_stages: list[str] = stages
         self.out_channels: list[int] = [int(info[s]["channels"]) for s in stages]  # type: ignore[call-overload]
         self.strides: list[int] = [int(info[s]["stride"]) for s in stages]  # type: ignore[call-overload]
-        self._run = list(model.stage_names[: model.stage_names.index(stages[-1]) + 1])
+        self._indices = [model.stage_names.index(s) + 1 for s in stages]  # 0 is the stem
 
     def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":  # x: (N, C, H, W)
-        out: OrderedDict[str, Tensor] = OrderedDict()
-        x = self.model.forward_stem(x)
-        for name in self._run:
-            x = self.model._run_stage(getattr(self.model, name), x)  # (N, C_i, H/s_i, W/s_i)
-            if name in self.out_stages:
-                out[name] = x
-        return out
+        maps = self.model.forward_intermediates(x, indices=self._indices)  # (N, C_i, H/s_i, W/s_i) each
+        return OrderedDict(zip(self.out_stages, maps))
 
 
 def freeze_batchnorm(module: nn.Module) -> nn.Module:

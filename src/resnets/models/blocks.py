@@ -21,6 +21,9 @@ from torch import Tensor, nn
 NormLayer = Callable[[int], nn.Module]
 
 SHORTCUTS = ("A", "B", "C", "none")
+# Where option A puts its zero channels: "after" the old ones (fb.resnet.torch, our default) or
+# "split" half before and half after (the common PyTorch CIFAR code, akamaster/pytorch_resnet_cifar10).
+PAD_PLACEMENTS = ("after", "split")
 
 
 def conv3x3(in_ch: int, out_ch: int, *, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -32,32 +35,43 @@ def conv1x1(in_ch: int, out_ch: int, *, stride: int = 1) -> nn.Conv2d:
 
 
 class ZeroPadShortcut(nn.Module):
-    """Option A: subsample by ``stride`` and append zero channels. No parameters."""
+    """Option A: subsample by ``stride`` and add zero channels. No parameters.
 
-    def __init__(self, *, stride: int, extra_channels: int) -> None:
+    ``placement="after"`` appends the zero channels after the old ones; ``"split"`` puts half
+    of them before and half after (the old channels land in the middle). Weights trained with
+    one placement give wrong answers with the other: the two are not interchangeable.
+    """
+
+    def __init__(self, *, stride: int, extra_channels: int, placement: str = "after") -> None:
         super().__init__()
+        if placement not in PAD_PLACEMENTS:
+            raise ValueError(f"pad_placement={placement!r} is not known; choose one of {', '.join(PAD_PLACEMENTS)}")
         self.stride = stride
         self.extra_channels = extra_channels
+        self.placement = placement
+        before = extra_channels // 2 if placement == "split" else 0
+        self.pad = (0, 0, 0, 0, before, extra_channels - before)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride > 1:
             x = x[:, :, :: self.stride, :: self.stride]
         if self.extra_channels > 0:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))  # (N, C + extra, H, W)
+            x = F.pad(x, self.pad)  # (N, C + extra, H, W)
         return x
 
     def extra_repr(self) -> str:
-        return f"stride={self.stride}, extra_channels={self.extra_channels}"
+        return f"stride={self.stride}, extra_channels={self.extra_channels}, placement={self.placement!r}"
 
 
 def make_shortcut(
-    kind: str, in_ch: int, out_ch: int, *, stride: int, norm_layer: NormLayer | None
+    kind: str, in_ch: int, out_ch: int, *, stride: int, norm_layer: NormLayer | None, pad_placement: str = "after"
 ) -> nn.Module | None:
     """The shortcut of one unit; ``None`` is the identity (or no shortcut for ``"none"``).
 
-    A: zero-pad where shapes change; B: 1x1 projection where shapes change;
-    C: 1x1 projection on every unit. ``norm_layer=None`` gives a bare conv
-    (pre-activation units project the already normalised input).
+    A: zero-pad where shapes change (zero channels placed by ``pad_placement``);
+    B: 1x1 projection where shapes change; C: 1x1 projection on every unit.
+    ``norm_layer=None`` gives a bare conv (pre-activation units project the already
+    normalised input).
     """
     if kind not in SHORTCUTS:
         raise ValueError(f"unknown shortcut option {kind!r}; choose one of {', '.join(SHORTCUTS)}")
@@ -69,7 +83,7 @@ def make_shortcut(
             raise ValueError(
                 f"shortcut option A can only add channels ({in_ch} -> {out_ch}); use shortcut='B' here"
             )
-        return ZeroPadShortcut(stride=stride, extra_channels=out_ch - in_ch)
+        return ZeroPadShortcut(stride=stride, extra_channels=out_ch - in_ch, placement=pad_placement)
     conv = conv1x1(in_ch, out_ch, stride=stride)
     return conv if norm_layer is None else nn.Sequential(conv, norm_layer(out_ch))
 
@@ -291,6 +305,7 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "DropPath",
+    "PAD_PLACEMENTS",
     "PreActBasicBlock",
     "PreActBottleneck",
     "SHORTCUTS",

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from resnets.models.blocks import BLOCKS, SHORTCUTS, count_weighted_layers, is_unit, make_shortcut
+from resnets.models.blocks import BLOCKS, PAD_PLACEMENTS, SHORTCUTS, count_weighted_layers, is_unit, make_shortcut
 
 STEMS = ("imagenet", "cifar")
 
@@ -42,6 +42,7 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
         shortcut: str = "B",
+        pad_placement: str = "after",
         groups: int = 1,
         width_per_group: int = 64,
         stride_in_1x1: bool = False,
@@ -54,6 +55,7 @@ class ResNet(nn.Module):
         _check_choice("block", block, tuple(BLOCKS))
         _check_choice("stem", stem, STEMS)
         _check_choice("shortcut", shortcut, SHORTCUTS)
+        _check_choice("pad_placement", pad_placement, PAD_PLACEMENTS)
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers {list(layers)} and widths {list(widths)} must be non-empty and of equal length")
         if num_classes < 0 or in_chans < 1:
@@ -72,7 +74,12 @@ class ResNet(nn.Module):
         norm = nn.BatchNorm2d
         self.conv1, self.bn1, self.relu, self.maxpool, stem_stride = self._make_stem(stem, in_chans, stem_width)
         self.stage_names: list[str] = []
+        # timm's keys (num_chs, reduction, module) and ours (channels, stride, name) for every stage;
+        # the stem's map (index 0 of forward_intermediates) is described by stem_info
         self.feature_info: list[dict[str, object]] = []
+        conv_stride = int(self.conv1.stride[0])
+        self.stem_info: dict[str, object] = {"name": "stem", "channels": stem_width, "stride": conv_stride,
+                                             "num_chs": stem_width, "reduction": conv_stride, "module": "relu"}
         strides = self._stage_strides(stem_stride, len(layers), output_stride)
         rates = self._drop_path_rates(drop_path_rate, sum(layers))
         inplanes, dilation, reduction, k = stem_width, 1, stem_stride, 0
@@ -91,7 +98,8 @@ class ResNet(nn.Module):
                         width,
                         stride=s,
                         downsample=make_shortcut(
-                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm
+                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm,
+                            pad_placement=pad_placement,
                         ),
                         groups=groups,
                         base_width=width_per_group,
@@ -107,7 +115,8 @@ class ResNet(nn.Module):
             name = f"layer{i + 1}"
             self.add_module(name, nn.Sequential(*units))
             self.stage_names.append(name)
-            self.feature_info.append({"name": name, "channels": inplanes, "stride": reduction})
+            self.feature_info.append({"name": name, "channels": inplanes, "stride": reduction,
+                                      "num_chs": inplanes, "reduction": reduction, "module": name})
         self.num_features = inplanes
         self.min_input_size = reduction
         # pre-activation nets end with BN-ReLU before pooling; post-activation nets need none
@@ -230,6 +239,24 @@ class ResNet(nn.Module):
         for name in self.stage_names:
             x = self._run_stage(getattr(self, name), x)
             out[name] = x
+        return out
+
+    def forward_intermediates(self, x: Tensor, *, indices: Sequence[int]) -> list[Tensor]:
+        """The feature maps at ``indices`` as timm numbers them: 0 the stem (after its ReLU, before
+        any max-pool), i the output of stage i; stages past the last index asked for are not run."""
+        count = len(self.stage_names) + 1
+        wanted = sorted({int(i) for i in indices})
+        if not wanted or wanted[0] < 0 or wanted[-1] >= count:
+            raise ValueError(f"feature indices {list(indices)} must be in 0..{count - 1} (0: stem, i: stage i)")
+        if not torch.jit.is_scripting() and not torch.jit.is_tracing() and not isinstance(x, torch.fx.Proxy):
+            self._check_input(x)
+        x = self.relu(self.bn1(self.conv1(x)))  # (N, C0, H/2, W/2) on ImageNet nets, (N, 16, H, W) on CIFAR
+        out = [x] if 0 in wanted else []
+        x = self.maxpool(x)
+        for i, name in enumerate(self.stage_names[: wanted[-1]], start=1):
+            x = self._run_stage(getattr(self, name), x)  # (N, C_i, H/s_i, W/s_i)
+            if i in wanted:
+                out.append(x)
         return out
 
     def forward_features(self, x: Tensor) -> Tensor:

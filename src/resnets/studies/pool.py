@@ -8,14 +8,17 @@ Progress: a tqdm bar over the networks and one line per finished network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import pickle
+import shutil
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tqdm import tqdm
@@ -60,11 +63,42 @@ def load_result(out_dir: Path, key: str) -> Result | None:
         return None  # unreadable: train it again
 
 
+# builtin types an error keeps when it cannot travel back from a worker as itself (most specific first)
+_PORTABLE: tuple[type[Exception], ...] = (FileNotFoundError, PermissionError, OSError, ValueError, TypeError)
+
+
+def portable_error(exc: Exception) -> Exception:
+    """``exc`` when it survives pickling (the way back from a worker), else its message in the
+    nearest builtin type: an error that cannot be unpickled would break the whole pool."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        kind = next((t for t in _PORTABLE if isinstance(exc, t)), RuntimeError)
+        return kind(str(exc)) if kind is not RuntimeError else RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
 def _run_one(fn: TaskFn, task: Any, device: str, threads: int | None) -> Result:
     """A worker's job (module level, so that it pickles)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    return fn(task, device)
+    try:
+        return fn(task, device)
+    except Exception as exc:
+        raise portable_error(exc) from None
+
+
+@contextlib.contextmanager
+def removed_if_failed_empty(out_dir: Path) -> Iterator[None]:
+    """A study directory this call creates is removed again when the study fails before any
+    network finished (a missing dataset, a bad option): no empty run directory stays behind."""
+    existed = out_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and out_dir.is_dir() and not any((out_dir / "nets").glob("*.json")):
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 @dataclass

@@ -149,6 +149,32 @@ def save_checkpoint(
     return directory / f"{tag}{WEIGHTS_SUFFIX}"
 
 
+_TORCH_FILE = ("a PyTorch file (torch.save or pickle, e.g. torchvision .pth weights)",
+               "fine-tune from its weights with finetune.source=FILE, or export them with "
+               "`resnets export --model NAME --weights FILE`")
+_ONNX_FILE = ("an ONNX export", "run it with onnxruntime, or give the run directory it was exported from")
+
+
+def _foreign(path: Path) -> ValueError | None:
+    """A clear refusal when ``path`` is another kind of file than a safetensors checkpoint:
+    known by its suffix (.onnx) or its first bytes (a zip or a pickle: ``torch.save``)."""
+    if path.name.endswith(WEIGHTS_SUFFIX):
+        return None  # ours by name: damaged contents are reported as such
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return None
+    if path.suffix.lower() == ".onnx":
+        what, fix = _ONNX_FILE
+    elif head.startswith((b"PK\x03\x04", b"\x80")):
+        what, fix = _TORCH_FILE
+    else:
+        return None
+    return ValueError(f"{path} is {what}, not a checkpoint written by `resnets train` (a run directory or its "
+                      f".safetensors files); {fix.replace('FILE', str(path))}")
+
+
 def _unreadable(path: Path, exc: BaseException) -> ValueError:
     if isinstance(exc, pickle.UnpicklingError):
         reason = "it holds objects that need code to load, which is refused"
@@ -166,7 +192,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         with safetensors.safe_open(str(path), framework="pt") as fh:
             return dict(fh.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types
-        raise _unreadable(Path(path), exc) from None
+        raise _foreign(Path(path)) or _unreadable(Path(path), exc) from None
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -245,16 +271,18 @@ def apply_weights(model: nn.Module, ckpt: Checkpoint, *, path: str | Path) -> No
     unexpected = [k for k in ckpt.weights if k not in own]
     shapes = [k for k in own if k in ckpt.weights and own[k].shape != ckpt.weights[k].shape]
     if missing or unexpected or shapes:
-        meta = ckpt.metadata
+        head = ckpt.weights.get("fc.weight")  # (classes, features): what the weights hold, whatever the metadata says
+        held = int(head.shape[0]) if head is not None else ckpt.metadata.get("num_classes", "?")
+        mine = getattr(model, "num_classes", "?")
+        what = f"it holds {ckpt.metadata.get('model', 'an unnamed model')} with {held} classes, " + (
+            f"this model has {mine}" if str(held) != str(mine) else "this model is another network")
         if shapes:
             k = shapes[0]
             detail = f"{k} is {tuple(ckpt.weights[k].shape)} there, {tuple(own[k].shape)} here"
         else:
             detail = f"{len(missing)} tensors missing, {len(unexpected)} unexpected, e.g. {(missing or unexpected)[0]}"
         raise ValueError(
-            f"checkpoint {path} does not fit this model: it holds {meta.get('model', 'an unknown model')} "
-            f"with {meta.get('num_classes', '?')} classes, this model has "
-            f"{getattr(model, 'num_classes', '?')} classes ({detail}); use the recipe that wrote it "
+            f"checkpoint {path} does not fit this model: {what} ({detail}); use the recipe that wrote it "
             "(its run directory's config.yaml), or start a new run from it with finetune.source=..."
         )
     model.load_state_dict(ckpt.weights)

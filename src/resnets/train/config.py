@@ -34,12 +34,14 @@ class ModelConfig:
     """Which network: ``name`` from :func:`resnets.list_models`, with the options of
     :func:`resnets.create_model` (passed as keyword arguments by :func:`build_model`).
     ``num_classes``/``in_chans`` default (null) to the dataset's; ``shortcut`` null is the
-    family's default (option A for the CIFAR nets, B for the ImageNet nets)."""
+    family's default (option A for the CIFAR nets, B for the ImageNet nets); ``pad_placement``
+    says where option A puts its zero channels ("after" or "split", see ``ModelOptions``)."""
 
     name: str = "resnet20"
     num_classes: int | None = None
     in_chans: int | None = None
     shortcut: str | None = None
+    pad_placement: str = "after"
     variant: str = "v1.5"
     zero_init_last: bool = False
     drop_path_rate: float = 0.0
@@ -128,8 +130,9 @@ class LoopConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Start from ``source`` (a run directory, a project checkpoint or a torchvision
-    state-dict file); the head is re-initialised when the class count differs.
+    """Start from ``source`` (a run directory, a project checkpoint, a torchvision, akamaster or
+    chenyaofo state-dict file, or published weights by name such as ``resnet50.IMAGENET1K_V2``);
+    the head is re-initialised when the class count differs.
     ``freeze_stages``: -1 freezes nothing, 0 the stem, k the stem and the first k stages
     (their BN layers stay in eval mode)."""
 
@@ -211,7 +214,7 @@ def _check_values(cfg: TrainConfig) -> None:
         value = getattr(getattr(cfg, section), leaf)
         if not ok(value):
             raise ValueError(f"{key}={value!r} must be {what}")
-    from resnets.models.blocks import SHORTCUTS
+    from resnets.models.blocks import PAD_PLACEMENTS, SHORTCUTS
     from resnets.models.registry import VARIANTS, get_entry
 
     try:
@@ -221,6 +224,7 @@ def _check_values(cfg: TrainConfig) -> None:
     if cfg.model.shortcut is not None:
         _one_of(cfg.model.shortcut, SHORTCUTS, "model.shortcut")
     _one_of(cfg.model.variant, VARIANTS, "model.variant")
+    _one_of(cfg.model.pad_placement, PAD_PLACEMENTS, "model.pad_placement")
     if cfg.optim.name == "sgd" and cfg.optim.nesterov and cfg.optim.momentum <= 0:
         raise ValueError("optim.nesterov=true needs optim.momentum > 0 (e.g. optim.momentum=0.9)")
 

@@ -34,12 +34,47 @@ def known_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
     return keys
 
 
+def _section(key: str) -> str:
+    """``optim.lr`` -> ``optim``; a top-level key -> ``""``."""
+    return key.rsplit(".", 1)[0] if "." in key else ""
+
+
 def _unknown_key(key: str) -> ConfigError:
     close = difflib.get_close_matches(key, known_keys(), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    section = key.rsplit(".", 1)[0] if "." in key else ""
-    siblings = [k for k in known_keys() if k.rsplit(".", 1)[0] == section and k.count(".") == key.count(".")]
-    return ConfigError(f"unknown config key {key!r}{hint} (known here: {', '.join(siblings)})")
+    siblings = [k for k in known_keys() if _section(k) == _section(key) and k.count(".") == key.count(".")]
+    where = f"in {_section(key)}:" if _section(key) else "at the top level"
+    return ConfigError(f"unknown config key {key!r}{hint} (known {where} {', '.join(siblings)})")
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that repeats a key (``problem_mark``: where the repeat is)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the last
+    one silently: a second ``lr`` or ``model:`` section would replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    None, None, f"key {key!r} is given twice (first at line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text -> Python values, refusing duplicate keys (see :class:`UniqueKeyLoader`)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _type_name(tp: Any) -> str:
@@ -129,7 +164,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key or key != key.strip():
             raise ConfigError(f"override {pair!r} is not of the form key=value (e.g. optim.lr=0.05)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"override {pair!r}: the value of {key} is not valid YAML ({_yaml_problem(exc)}); "
@@ -171,9 +206,17 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} not found; recipes are in configs/ (e.g. configs/demo.yaml)")
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            text = path.read_text(encoding="utf-8")
+            if not text.strip():
+                raise ConfigError(f"{path} is empty; a recipe is a YAML mapping of sections like configs/demo.yaml")
+            values = load_yaml(text) or {}
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not UTF-8 text; a recipe is a YAML file like configs/demo.yaml") from None
+        except DuplicateKeyError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark is not None else "?"
+            raise ConfigError(
+                f"{path}, line {line}: {exc.problem}; YAML would keep only the last one: delete one of them"
+            ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"{path} is not valid YAML ({_yaml_problem(exc)}); fix the file (recipes look like configs/demo.yaml)"
@@ -194,6 +237,23 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         return v
 
     return plain(dataclasses.asdict(cfg))
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}`` (mappings walked, other values kept)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_keys(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """The dotted keys whose values differ between two configurations."""
+    a, b = flatten(to_dict(before)), flatten(to_dict(after))
+    return [k for k in a if a[k] != b.get(k)]
 
 
 def dump_config(cfg: TrainConfig) -> str:

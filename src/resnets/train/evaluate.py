@@ -39,3 +39,26 @@ def evaluate(model: nn.Module, loader: Loader, *, runtime: Runtime) -> dict[str,
     if num_classes > 5:
         result["top5"] = top5 / n
     return result
+
+
+class Renormalise(nn.Module):
+    """Feeds ``model`` inputs normalised with its own mean/std when the loader normalises with
+    another (a converted checkpoint trained with the source's statistics): an exact per-channel
+    affine map ``x * scale + shift``."""
+
+    def __init__(self, model: nn.Module, *, loader_stats: tuple, model_stats: tuple) -> None:
+        super().__init__()
+        (m_in, s_in), (m_out, s_out) = [(torch.tensor(m, dtype=torch.float32), torch.tensor(s, dtype=torch.float32))
+                                         for m, s in (loader_stats, model_stats)]
+        self.register_buffer("scale", (s_in / s_out).view(1, -1, 1, 1))
+        self.register_buffer("shift", ((m_in - m_out) / s_out).view(1, -1, 1, 1))
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, C, H, W)
+        return self.model(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
+
+
+def with_checkpoint_normalisation(model: nn.Module, *, loader_stats: tuple, model_stats: tuple) -> nn.Module:
+    """``model`` as it is when both normalisations agree, else wrapped in :class:`Renormalise`."""
+    same = all(abs(a - b) < 1e-6 for pair in zip(loader_stats, model_stats) for a, b in zip(*pair))
+    return model if same else Renormalise(model, loader_stats=loader_stats, model_stats=model_stats)

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 
 from resnets.data import preprocess
+from resnets.data.images import DECODE_ERRORS, open_image
+from resnets.data.paths import shown
 from resnets.train.checkpoint import apply_weights, load_checkpoint
 from resnets.train.model import model_from_metadata
+from resnets.train.runtime import resolve_device
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Predictor:
     std: tuple[float, ...]
     crop_fraction: float
     device: torch.device
+    note: str | None = None  # e.g. why the classes are numbered rather than named
 
     def transform(self, image: Image.Image) -> torch.Tensor:
         return preprocess(image, image_size=self.image_size, in_chans=self.in_chans, mean=self.mean,
@@ -42,11 +46,11 @@ class Predictor:
 
 def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu") -> Predictor:
     """Rebuild the model of ``checkpoint`` (run directory or .safetensors) from its metadata."""
+    dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, with_state=False)
     meta = ckpt.metadata
     model = model_from_metadata(meta)
     apply_weights(model, ckpt, path=checkpoint)
-    dev = torch.device(device)
     model.to(dev).eval()
     return Predictor(
         model=model, classes=json.loads(meta["classes"]), image_size=int(meta["image_size"]),
@@ -55,15 +59,34 @@ def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu"
     )
 
 
+def load_published_predictor(name: str, *, device: torch.device | str = "cpu") -> Predictor:
+    """Published weights by name (``resnet50.IMAGENET1K_V2``), with their class names and their
+    own evaluation transform (resize, centre crop, mean and std)."""
+    from resnets.models import create_model
+    from resnets.models.labels import class_names_or_indices
+    from resnets.models.pretrained import find_weights
+
+    entry = find_weights(name)
+    if entry is None:
+        raise ValueError(f"{name!r} names no published weights (MODEL.TAG); `resnets weights` lists them")
+    model = create_model(entry.model, weights=entry.tag)
+    classes, note = class_names_or_indices(entry.labels, entry.num_classes)
+    dev = torch.device(device)
+    model.to(dev).eval()
+    return Predictor(model=model, classes=classes, image_size=entry.crop, in_chans=3, mean=entry.mean, std=entry.std,
+                     crop_fraction=entry.crop_fraction, device=dev, note=note)
+
+
 def _open(path: str) -> Image.Image:
+    """The upright image (EXIF orientation applied); every unreadable file (missing, truncated,
+    not an image, a decompression bomb) raises FileNotFoundError or ValueError naming it."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
+        return open_image(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image {path} not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot read image {path} ({exc}); give PNG/JPEG files") from None
+        raise FileNotFoundError(f"image {shown(path)} not found") from None
+    except DECODE_ERRORS as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"cannot read image {shown(path)} ({shown(reason)}); give PNG/JPEG files") from None
 
 
 def _load_batch(

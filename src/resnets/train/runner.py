@@ -7,6 +7,7 @@ validation weights (or the final ones when there is no validation split).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch import nn
 from resnets.data import DataBundle, load_data
 from resnets.train.checkpoint import Checkpoint, apply_weights, json_meta, load_checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig, validate
-from resnets.train.configio import dump_config
+from resnets.train.configio import changed_keys, config_from_mapping, dump_config, flatten, load_yaml, to_dict
 from resnets.train.distributed import (
     broadcast_object, broadcast_tensors, check_resume_batch, eval_module, sync_batchnorm, with_run_dir,
 )
@@ -26,7 +27,7 @@ from resnets.train.engine import StepFn, fit
 from resnets.train.fast import engine_step_fn
 from resnets.train.evaluate import evaluate
 from resnets.train.model import model_from_config, options_json
-from resnets.train.finetune import freeze, load_finetune_source
+from resnets.train.finetune import FinetuneReport, freeze, load_finetune_source
 from resnets.train.optim import build_optimizer
 from resnets.train.runlog import RunLog, environment, latest_run_dir, new_run_dir
 from resnets.train.runtime import Runtime, determinism, make_runtime, seed_everything
@@ -90,25 +91,64 @@ def resume_path(cfg: TrainConfig) -> Path | None:
     return resolve_checkpoint(path, prefer=("last",))
 
 
+# Keys a resume may change: how long and how often, and how the step runs. Everything else
+# (model, data, optimizer, schedule, seeds) would make the resumed run another run.
+RESUME_SAFE: frozenset[str] = frozenset({
+    "train.epochs", "train.iterations", "train.eval_every", "train.checkpoint_every", "train.log_every",
+    "train.threads", "train.tensorboard", "train.compile", "train.channels_last", "train.cuda_graphs",
+    "train.resume", "train.out_dir", "train.name", "data.workers", "data.decode_cache", "data.download",
+    "data.root", "data.eval_batch_size",
+    "data.batch_size",  # checked against the global batch by check_resume_batch
+    "train.sync_bn",  # how BN statistics are gathered across processes; the weights are plain BN
+})
+
+
+def check_resume_config(cfg: TrainConfig, ckpt: Checkpoint, *, path: Path) -> None:
+    """Refuse a resume whose configuration differs from the checkpoint's in a key outside
+    :data:`RESUME_SAFE`, naming the key (before anything is loaded into the model or written)."""
+    if "config" not in ckpt.metadata:
+        return
+    try:
+        saved = config_from_mapping(load_yaml(ckpt.metadata["config"]))
+    except ValueError:
+        return  # written by another version: the weights check below still applies
+    refused = [k for k in changed_keys(saved, cfg) if k not in RESUME_SAFE]
+    if refused:
+        flat = flatten(to_dict(saved))
+        shown = ", ".join(f"{k} (was {flat[k]!r})" for k in refused[:3])
+        raise ValueError(
+            f"cannot resume {path} with another {shown}: it changes the model, the data or the optimizer; "
+            "a resume may change only how long it runs, how often it evaluates, logs and saves, and data.workers. "
+            "Drop the override, or start a new run from it with finetune.source=" + str(path.parent)
+        )
+
+
 def _base_lr(cfg: TrainConfig, world_size: int) -> float:
     ref = cfg.optim.lr_reference_batch
     return cfg.optim.lr * (cfg.data.batch_size * world_size / ref if ref else 1.0)
 
 
-def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[DataBundle, TrainState, Checkpoint | None]:
+def _setup(
+    cfg: TrainConfig, runtime: Runtime, resume: Path | None
+) -> tuple[DataBundle, TrainState, Checkpoint | None, FinetuneReport | None]:
     bundle = load_data(cfg.data, device=runtime.device, rank=runtime.rank, world_size=runtime.world_size)
     model = build_model(cfg, bundle)
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None:
         if ckpt.state is None:
             raise FileNotFoundError(f"{resume} has no training state (.state.pt) next to it; resume from 'last'")
+        check_resume_config(cfg, ckpt, path=resume)
         check_resume_batch(ckpt.metadata, batch_size=cfg.data.batch_size, world_size=runtime.world_size, path=resume)
         apply_weights(model, ckpt, path=resume)
-    elif cfg.finetune.source:
-        load_finetune_source(model, cfg.finetune.source)
+    report = None
+    if ckpt is None and cfg.finetune.source:
+        report = load_finetune_source(model, cfg.finetune.source)
     if cfg.train.sync_bn and runtime.world_size > 1:
         model = sync_batchnorm(model, device=runtime.device)  # before freeze: it lists BN layers of the stem
     frozen = freeze(model, cfg.finetune.freeze_stages)
+    if report is not None:
+        report.frozen = [name for name, child in model.named_children()
+                         if any(child is f for f in frozen) and any(True for _ in child.parameters())]
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -126,7 +166,7 @@ def _setup(cfg: TrainConfig, runtime: Runtime, resume: Path | None) -> tuple[Dat
                        steps_per_epoch=spe, frozen=frozen)
     if ckpt is not None:
         state.load_state_dict(ckpt.state)  # type: ignore[arg-type]
-    return bundle, state, ckpt
+    return bundle, state, ckpt, report
 
 
 def _open_log(cfg: TrainConfig, runtime: Runtime, resume: Path | None, step: int) -> RunLog | None:
@@ -189,7 +229,13 @@ def run(
     with determinism(cfg.train.deterministic):
         seed_everything(cfg.train.seed)
         resume = resume_path(cfg)
-        bundle, state, _ = _setup(cfg, runtime, resume)
+        if resume is not None and runtime.is_main and not os.access(resume.parent, os.W_OK):
+            raise ValueError(f"cannot resume in {resume.parent}: the run directory is not writable (a resume "
+                             "writes its checkpoints there); fix its permissions, or copy it somewhere writable "
+                             "and resume the copy")
+        bundle, state, _, report = _setup(cfg, runtime, resume)
+        if report is not None and runtime.is_main:  # also with quiet: what was loaded is not progress
+            print("\n".join(report.lines()), flush=True)
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
         try:

@@ -65,6 +65,36 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N, mps"
+# device type -> (is it usable here, what to say when it is not)
+_DEVICE_CHECKS: dict[str, Callable[[], bool]] = {
+    "cpu": lambda: True,
+    "cuda": lambda: torch.cuda.is_available(),
+    "mps": lambda: bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+}
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a usable torch device (None or "auto": CUDA when available, else the CPU).
+    A name torch does not know, or a device this machine lacks, is a ValueError in one line."""
+    if device is None or device == "auto":
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device {str(device)!r} is not a device name; use one of {DEVICE_NAMES}") from None
+    usable = _DEVICE_CHECKS.get(dev.type)
+    if usable is None:
+        raise ValueError(f"device {str(device)!r} cannot run training or inference; use one of {DEVICE_NAMES}")
+    if not usable():
+        raise ValueError(f"device {str(device)!r}: {dev.type.upper()} is not available on this machine; "
+                         "use --device cpu (or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    return dev
+
+
 def make_runtime(
     loop: LoopConfig,
     *,
@@ -75,7 +105,7 @@ def make_runtime(
 ) -> Runtime:
     """Resolve ``auto`` precision (bf16 on CUDA, fp32 elsewhere) and channels_last (on: it is
     faster on CUDA and, measured in benchmarks/RESULTS.md, 1.09-1.22x on the CPU too)."""
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     precision = loop.precision if loop.precision != "auto" else ("bf16" if dev.type == "cuda" else "fp32")
     channels_last = loop.channels_last if isinstance(loop.channels_last, bool) else dev.type in ("cuda", "cpu")
     return Runtime(

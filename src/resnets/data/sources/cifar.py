@@ -64,37 +64,51 @@ class CifarSpec:
     label_key: str
     meta_file: str
     names_key: str
+    num_classes: int
 
 
 SPECS: dict[str, CifarSpec] = {
     "cifar10": CifarSpec(
         "cifar10", "cifar-10-batches-py", "cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz",
         "c58f30108f718f92721af3b95e74349a", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
-        "labels", "batches.meta", "label_names",
+        "labels", "batches.meta", "label_names", 10,
     ),
     "cifar100": CifarSpec(
         "cifar100", "cifar-100-python", "cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz",
-        "eb9058c3a382ffc7106e4002c42a8d85", ("train",), "test", "fine_labels", "meta", "fine_label_names",
+        "eb9058c3a382ffc7106e4002c42a8d85", ("train",), "test", "fine_labels", "meta", "fine_label_names", 100,
     ),
 }
 
-Reader = Callable[[str], bytes | None]  # member name -> bytes (None when absent)
+@dataclass(frozen=True)
+class Reader:
+    """Reads the batch files of one place (a folder or the .tar.gz); ``where(name)`` names one."""
+
+    read: Callable[[str], bytes | None]  # member name -> bytes (None when absent)
+    where: Callable[[str], str]
+
+    def __call__(self, name: str) -> bytes | None:
+        return self.read(name)
 
 
 def _dir_reader(folder: Path) -> Reader:
-    return lambda name: (folder / name).read_bytes() if (folder / name).is_file() else None
+    return Reader(lambda name: (folder / name).read_bytes() if (folder / name).is_file() else None,
+                  lambda name: str(folder / name))
 
 
 def _tar_reader(archive: Path, folder: str) -> Reader:
-    tar = tarfile.open(archive, "r:gz")
-    members = {m.name: m for m in tar.getmembers() if m.isfile()}
+    try:
+        tar = tarfile.open(archive, "r:gz")
+        members = {m.name: m for m in tar.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ValueError(f"{archive} cannot be read as a .tar.gz ({exc}); it is damaged or truncated: "
+                         "delete it and download it again (download: true)") from None
 
     def read(name: str) -> bytes | None:
         member = members.get(f"{folder}/{name}")
         handle = tar.extractfile(member) if member is not None else None
         return handle.read() if handle is not None else None
 
-    return read
+    return Reader(read, lambda name: f"{archive}:{folder}/{name}")
 
 
 def search_places(spec: CifarSpec, root: str | None) -> list[Path]:
@@ -113,24 +127,51 @@ def find_reader(spec: CifarSpec, root: str | None) -> Reader | None:
     return None
 
 
-def _batch(reader: Reader, name: str, spec: CifarSpec) -> tuple[np.ndarray, np.ndarray]:
+IMAGE_BYTES = 3 * 32 * 32
+
+
+def _read_batch(reader: Reader, name: str, spec: CifarSpec) -> dict[str, Any]:
+    """A batch file unpickled (numpy arrays only); anything else is a ValueError naming it."""
     raw = reader(name)
     if raw is None:
         raise FileNotFoundError(f"{spec.name}: batch {name!r} missing from {spec.folder}")
-    d = safe_unpickle(raw)
-    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)  # (N, 3, 32, 32)
-    y = np.asarray(d[spec.label_key], dtype=np.int64)
-    if len(x) != len(y):
-        raise ValueError(f"{spec.name}: batch {name!r} has {len(x)} images but {len(y)} labels")
-    return x, y
+    fix = f"it is damaged or not an official {spec.name} batch: replace it (download: true fetches it again)"
+    try:
+        return safe_unpickle(raw)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{reader.where(name)} is refused: {exc}; {fix}") from None
+    except Exception as exc:  # truncated or garbage bytes: EOFError, ValueError, ... from the unpickler
+        raise ValueError(f"{reader.where(name)} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
+
+
+def _batch(reader: Reader, name: str, spec: CifarSpec) -> tuple[np.ndarray, np.ndarray]:
+    d = _read_batch(reader, name, spec)
+    fix = f"the file is damaged or not an official {spec.name} batch: replace it (download: true fetches it again)"
+    missing = [k for k in ("data", spec.label_key) if k not in d]
+    if missing:
+        raise ValueError(f"{reader.where(name)} has no {missing[0]!r} entry; {fix}")
+    try:
+        data = np.asarray(d["data"], dtype=np.uint8)
+        y = np.asarray(d[spec.label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{reader.where(name)}: its arrays are not numbers ({exc}); {fix}") from None
+    if data.ndim != 2 or data.shape[1] != IMAGE_BYTES or y.ndim != 1:
+        raise ValueError(f"{reader.where(name)} holds data of shape {data.shape} and labels of shape {y.shape}; "
+                         f"a CIFAR batch holds (N, {IMAGE_BYTES}) bytes (32x32 RGB) and N labels; {fix}")
+    if len(data) != len(y):
+        raise ValueError(f"{reader.where(name)} has {len(data)} images but {len(y)} labels; {fix}")
+    return data.reshape(-1, 3, 32, 32), y  # (N, 3, 32, 32)
 
 
 def _class_names(reader: Reader, spec: CifarSpec, num_classes: int) -> list[str]:
     raw = reader(spec.meta_file)
     if raw is None:
         return [str(i) for i in range(num_classes)]
-    names = safe_unpickle(raw)[spec.names_key]
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    names = _read_batch(reader, spec.meta_file, spec).get(spec.names_key)
+    if not isinstance(names, (list, tuple)) or len(names) != num_classes:
+        raise ValueError(f"{reader.where(spec.meta_file)}: {spec.names_key!r} should list the {num_classes} class "
+                         f"names; the file is damaged: replace it (download: true fetches it again)")
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
 
 
 def load_cifar_arrays(cfg: DataConfig) -> ArrayData:
@@ -150,12 +191,12 @@ def load_cifar_arrays(cfg: DataConfig) -> ArrayData:
         )
     parts = [_batch(reader, n, spec) for n in spec.train_files]
     test_x, test_y = _batch(reader, spec.test_file, spec)
-    train_y = np.concatenate([y for _, y in parts])
-    num_classes = max(int(train_y.max()) + 1, 10 if spec.name == "cifar10" else 100)
     return ArrayData(
         train_x=np.concatenate([x for x, _ in parts]),
-        train_y=train_y,
+        train_y=np.concatenate([y for _, y in parts]),
         test_x=test_x,
         test_y=test_y,
-        classes=_class_names(reader, spec, num_classes),
+        classes=_class_names(reader, spec, spec.num_classes),
+        origin={"train": [(reader.where(n), len(y)) for n, (_, y) in zip(spec.train_files, parts)],
+                "test": [(reader.where(spec.test_file), len(test_y))]},
     )

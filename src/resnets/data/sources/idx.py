@@ -134,4 +134,5 @@ def load_idx_arrays(cfg: DataConfig) -> ArrayData:
         test_x=test_x[:, None],
         test_y=test_y.astype(np.int64),
         classes=list(spec.classes),
+        origin={"train": [(str(files[FILES[1]]), len(train_y))], "test": [(str(files[FILES[3]]), len(test_y))]},
     )
