@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "resnets.commands.models",
     "resnets.commands.train",
     "resnets.commands.deploy",
+    "resnets.commands.quantize",
     "resnets.commands.bench",
     "resnets.commands.studies",
     "resnets.commands.weights",

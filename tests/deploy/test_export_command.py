@@ -67,7 +67,7 @@ def test_bad_format_is_a_clear_error(trained_checkpoint, capsys) -> None:
     run_dir, _ = trained_checkpoint
     assert main(["export", str(run_dir), "--format", "tflite"]) == 2
     err = capsys.readouterr().err
-    assert "tflite" in err and "onnx, torchscript" in err
+    assert "tflite" in err and "onnx, openvino, torchscript" in err
 
 
 def test_bare_weights_as_checkpoint_point_to_model_flag(tmp_path, capsys) -> None:

@@ -26,9 +26,12 @@ def test_channels_last_on_cpu_gives_the_same_result() -> None:
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
-def test_bf16_on_cpu_is_refused() -> None:
+def test_bf16_on_a_cpu_without_native_bf16_is_refused(monkeypatch) -> None:
+    import resnets.deploy.cpu_features as cpu_features
+
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
     model, _ = build("plain20")
-    with pytest.raises(ValueError, match="CUDA"):
+    with pytest.raises(ValueError, match="AVX512-BF16"):
         inference_model(model, device="cpu", bf16=True)
 
 

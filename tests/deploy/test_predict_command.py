@@ -23,7 +23,8 @@ def test_predict_command_runs_the_folded_model(tmp_path, capsys, monkeypatch) ->
         path = tmp_path / f"img{i}.png"
         Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8), mode="L").save(path)
         paths.append(str(path))
-    assert main(["predict", *paths, "--checkpoint", str(run_dir), "--topk", "3", "--json"]) == 0
+    assert main(["predict", *paths, "--checkpoint", str(run_dir), "--topk", "3", "--json", "--backend", "torch",
+                 "--precision", "fp32"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(built) == 1 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in built[0].modules())
     x = torch.stack([preprocess(Image.open(p), image_size=16, in_chans=1, mean=(0.5,), std=(0.25,),
@@ -54,4 +55,30 @@ def test_predict_reports_and_skips_unreadable_images(tmp_path, capsys) -> None:
     assert code == 1
     assert [row["image"] for row in json.loads(captured.out)] == good
     assert "corrupt.png" in captured.err and "missing.png" in captured.err
-    assert len(captured.err.strip().splitlines()) == 2
+    assert len([line for line in captured.err.strip().splitlines() if "skipped" in line]) == 2
+
+
+def test_predict_by_default_runs_the_fastest_installed_path_and_names_it(tmp_path, capsys) -> None:
+    """On the CPU the default path is chosen among the installed backends; it says which, on stderr,
+    and its probabilities stay within that precision's tolerance of the fp32 model."""
+    from resnets.deploy.backends import TOLERANCES
+    from resnets.deploy.backends.select import fastest_cpu_path
+
+    run_dir, model = write_train_checkpoint(tmp_path / "run")
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16), dtype=np.uint8), mode="L").save(path)
+    assert main(["predict", str(path), "--checkpoint", str(run_dir), "--topk", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    backend, precision = fastest_cpu_path(images=1)
+    assert f"ran {backend} {precision}" in captured.err
+    got = {t["label"]: t["prob"] for t in json.loads(captured.out)[0]["topk"]}
+    x = preprocess(Image.open(path), image_size=16, in_chans=1, mean=(0.5,), std=(0.25,), crop_fraction=1.0)
+    with torch.no_grad():
+        probs = model.eval()(x[None]).softmax(1)[0]
+    np.testing.assert_allclose([got[c] for c in "abc"], probs.numpy(), atol=TOLERANCES[precision])
+
+
+def test_predict_refuses_int8_without_a_calibrated_model(tmp_path, capsys) -> None:
+    run_dir, _ = write_train_checkpoint(tmp_path / "run")
+    assert main(["predict", "x.png", "--checkpoint", str(run_dir), "--precision", "int8"]) == 2
+    assert "resnets quantize" in capsys.readouterr().err

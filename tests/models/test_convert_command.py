@@ -43,7 +43,7 @@ def test_convert_then_predict_gives_the_source_model_s_answer(tmp_path, akamaste
     out = capsys.readouterr().out
     assert "akamaster format -> resnet20" in out and "pad_placement=split" in out
     paths = _images(tmp_path)
-    assert main(["predict", *paths, "--checkpoint", str(dst), "--topk", "10", "--json"]) == 0
+    assert main(["predict", *paths, "--checkpoint", str(dst), "--topk", "10", "--json", "--precision", "fp32"]) == 0
     rows = json.loads(capsys.readouterr().out)
     x = torch.stack([preprocess(Image.open(p), image_size=32, in_chans=3, mean=(0.485, 0.456, 0.406),
                                 std=(0.229, 0.224, 0.225)) for p in paths])  # trainer.py's normalisation

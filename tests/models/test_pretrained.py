@@ -142,7 +142,7 @@ def test_predict_with_weights_by_name(published, tmp_path, capsys) -> None:
     source, entry, _ = published
     image = tmp_path / "img.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(image)
-    assert main(["predict", str(image), "--weights", entry.name, "--topk", "10", "--json"]) == 0
+    assert main(["predict", str(image), "--weights", entry.name, "--topk", "10", "--json", "--precision", "fp32"]) == 0
     got = {t["label"]: t["prob"] for t in json.loads(capsys.readouterr().out)[0]["topk"]}
     x = preprocess(Image.open(image), image_size=32, in_chans=3, mean=entry.mean, std=entry.std)[None]
     with torch.no_grad():

@@ -16,6 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Times training and inference steps of our model and its twin in the same process "
         "(same batch, precision and memory format), alternating, and prints each median with the ratio.",
     )
+    p.add_argument("--suite", default="twin", choices=("twin", "deploy"),
+                   help="twin: ours against its twin (default); deploy: CPU inference, torchvision eager fp32 against "
+                        "ours in every installed backend and precision and onnxruntime/OpenVINO on torchvision's model "
+                        "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json)")
     p.add_argument("--model", default="resnet20", metavar="NAME", help=f"one of: {', '.join(sorted(TWINS))}")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--batch", type=int, default=32)
@@ -63,6 +67,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "deploy":
+        from resnets.bench.deploy import run_deploy_cli
+
+        return run_deploy_cli(args)
     result = run_bench(config_from_args(args))
     print(format_text(result))
     if args.json:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from torch import nn
 
@@ -29,6 +30,12 @@ FORMATS: dict[str, Format] = {
         verify=lambda m, p, size, batch: verify_onnx(m, p, input_size=size, batch=batch),
         verifier="onnxruntime",
     ),
+    "openvino": Format(
+        suffix=".xml",
+        export=lambda m, p, size, fold, dynamic: _openvino().export_openvino(m, p, input_size=size, fold=fold),
+        verify=lambda m, p, size, batch: _openvino().verify_openvino(m, p, input_size=size, batch=batch),
+        verifier="openvino (f32)",
+    ),
     "torchscript": Format(
         suffix=".pt",
         export=lambda m, p, size, fold, dynamic: export_torchscript(m, p, input_size=size, fold=fold),
@@ -38,8 +45,15 @@ FORMATS: dict[str, Format] = {
 }
 
 
+def _openvino() -> ModuleType:
+    """The OpenVINO IR writer, imported only when asked for (an optional extra)."""
+    import resnets.deploy.backends.openvino_model as openvino_model
+
+    return openvino_model
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="export a checkpoint or a model to ONNX or TorchScript")
+    p = subparsers.add_parser("export", help="export a checkpoint or a model to ONNX, OpenVINO IR or TorchScript")
     p.add_argument("checkpoint", nargs="?", default=None,
                    help="a run directory or .safetensors checkpoint written by `resnets train` (or use --model)")
     p.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the file format")

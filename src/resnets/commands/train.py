@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--device", default=None)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
+    _backend_options(e, auto=False)
     e.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("predict", help="top-k labels for image files")
@@ -47,7 +48,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     p.add_argument("--compile", action="store_true", help="torch.compile the folded model (pays off on many images)")
+    _backend_options(p, auto=True)
     p.set_defaults(func=cmd_predict)
+
+
+def _backend_options(p: argparse.ArgumentParser, *, auto: bool) -> None:
+    from resnets.deploy.backends import BACKENDS, PRECISIONS
+
+    default = "auto" if auto else None
+    p.add_argument("--backend", default=default, choices=(("auto",) if auto else ()) + tuple(BACKENDS),
+                   help="inference runtime" + (" (auto: on the CPU the fastest installed path that keeps the "
+                                               "accuracy, see benchmarks/RESULTS.md; torch elsewhere)" if auto else ""))
+    p.add_argument("--precision", default=default, choices=(("auto",) if auto else ()) + PRECISIONS,
+                   help="compute precision (bf16 on the CPU only with AVX512-BF16 or AMX; int8: `resnets quantize`)")
 
 
 def _config_for(args: argparse.Namespace) -> TrainConfig:
@@ -129,27 +142,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "config" not in metadata:
         raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
     cfg = config_from_mapping(yaml.safe_load(metadata["config"]))
+    deployed = args.backend is not None or args.precision is not None
+    if args.precision == "int8":
+        raise CLIError("int8 is evaluated by `resnets quantize RUN`, which reports top-1 before and after")
+    device = "cpu" if args.backend not in (None, "torch") else args.device
     # the network the checkpoint's metadata describes (a converted checkpoint's options included)
-    run = prepare_run(cfg, make_runtime(cfg.train, device=args.device), weights=path,
+    run = prepare_run(cfg, make_runtime(cfg.train, device=device), weights=path,
                       model_fn=lambda _cfg, _bundle: model_from_metadata(metadata))
     assert run.bundle is not None
     loader = run.bundle.test if args.split == "test" else run.bundle.val
     if loader is None:
         raise CLIError(f"the dataset {cfg.data.name!r} has no {args.split} split; try --split "
                        f"{'val' if args.split == 'test' else 'test'}")
-    model = run.model
+    model, runtime = run.model, run.runtime
     if "mean" in metadata:  # a converted checkpoint keeps its source's input normalisation
-        model = run.runtime.place(with_checkpoint_normalisation(
+        model = runtime.place(with_checkpoint_normalisation(
             model, loader_stats=(run.bundle.mean, run.bundle.std),
             model_stats=(json.loads(metadata["mean"]), json.loads(metadata["std"]))))
-    result = evaluate(model, loader, runtime=run.runtime)
+    if deployed:  # the deployed model runs its own precision and layout
+        from resnets.deploy import inference_model
+
+        size = (run.bundle.in_chans, run.bundle.image_size, run.bundle.image_size)
+        model = inference_model(model, device=runtime.device,
+                                backend=args.backend or "torch", precision=args.precision or "fp32", input_size=size)
+        runtime = dataclasses.replace(runtime, autocast_dtype=None, channels_last=False)
+    result = evaluate(model, loader, runtime=runtime)
+    if deployed:
+        result["backend"] = model.describe()
     if args.json:
         print(json.dumps({"checkpoint": str(path), "split": args.split, **result}))
         return 0
     top5 = f", top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
-    print(f"{path} on {cfg.data.name} {args.split} ({result['samples']} images): "
+    ran = f" [{result['backend']}]" if deployed else ""
+    print(f"{path}{ran} on {cfg.data.name} {args.split} ({result['samples']} images): "
           f"loss {result['loss']:.4f}, top-1 {100 * result['acc']:.2f}%{top5}")
     return 0
+
+
+def _resolve_backend(args: argparse.Namespace, device_type: str) -> tuple[str, str | None]:
+    """--backend / --precision with "auto" resolved: on the CPU the fastest installed path, else torch."""
+    from resnets.deploy.backends.select import fastest_cpu_path
+
+    backend = None if args.backend == "auto" else args.backend
+    if backend is None and args.compile:
+        backend = "torch"  # --compile is torch.compile
+    precision = None if args.precision == "auto" else args.precision
+    if precision == "int8":
+        raise CLIError("--precision int8 needs a calibrated model: write one with `resnets quantize RUN`")
+    if device_type == "cpu":
+        return fastest_cpu_path(backend=backend, precision=precision, images=len(args.images))
+    return backend or "torch", precision
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -167,8 +209,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = load_predictor(args.checkpoint, device=args.device)
     if predictor.note:
         print(f"resnets predict: note: {predictor.note}", file=sys.stderr)
-    # BN folded into the convolutions; bf16 and channels_last on CUDA; optionally compiled
-    predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile)
+    # BN folded into the convolutions; bf16 and channels_last on CUDA; on the CPU the fastest installed path
+    backend, precision = _resolve_backend(args, predictor.device.type)
+    size = (predictor.in_chans, predictor.image_size, predictor.image_size)
+    predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile,
+                                      backend=backend, precision=precision, input_size=size)
     skipped: list[str] = []
 
     def report(path: str, reason: str) -> None:
@@ -176,6 +221,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"resnets predict: skipped {reason}", file=sys.stderr)
 
     predictions = predict(predictor, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report)
+    if predictions:
+        print(f"resnets predict: ran {predictor.model.describe()}", file=sys.stderr)
     if args.json:
         print(json.dumps([{"image": p.path, "topk": [{"label": label, "prob": prob} for label, prob in p.topk]}
                           for p in predictions]))

@@ -68,7 +68,7 @@ def prepare(model: nn.Module, *, fold: bool) -> nn.Module:
     return fold_bn(model) if fold else copy.deepcopy(model).eval()
 
 
-def _quiet_exporter_notices() -> None:
+def quiet_exporter_notices() -> None:
     """Silence torch's notices that the TorchScript tools are deprecated and the tracer's
     shape warnings (expected here); call inside ``warnings.catch_warnings()``."""
     warnings.simplefilter("ignore", category=DeprecationWarning)
@@ -108,7 +108,7 @@ def export_onnx(
     x = example_input(net, input_size)
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     with torch.no_grad(), warnings.catch_warnings():
-        _quiet_exporter_notices()
+        quiet_exporter_notices()
         torch.onnx.export(
             net,
             (x,),
@@ -195,7 +195,7 @@ def export_torchscript(
     net = prepare(model, fold=fold)
     x = example_input(net, input_size)
     with warnings.catch_warnings():
-        _quiet_exporter_notices()
+        quiet_exporter_notices()
         traced = _trace(net, x)
         torch.jit.save(traced, str(path))
     return path
@@ -208,7 +208,7 @@ def verify_torchscript(
     reference = prepare(model, fold=False)
     x = example_input(reference, input_size, batch=batch)
     with torch.no_grad(), warnings.catch_warnings():
-        _quiet_exporter_notices()
+        quiet_exporter_notices()
         loaded = torch.jit.load(str(path), map_location=x.device)
         return float((loaded(x) - reference(x)).abs().max())
 
@@ -218,6 +218,7 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "example_input",
+    "quiet_exporter_notices",
     "require",
     "run_onnx",
     "verify_onnx",
