@@ -1,17 +1,15 @@
 """Every backend and precision against the fp32 torch model; refusals with one clear line."""
 
-import importlib
 import sys
 
 import pytest
 import torch
+from deploy_helpers import build
 
 import resnets.deploy.cpu_features as cpu_features
 from resnets.deploy import inference_model
 from resnets.deploy.backends import BACKENDS, TOLERANCES, OutputMismatchError, available
 from resnets.deploy.backends.base import check_outputs, relative_error
-
-from deploy_helpers import build
 
 COMBOS = [(b, p) for b, entry in BACKENDS.items() for p in entry.precisions]
 

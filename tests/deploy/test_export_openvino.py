@@ -4,11 +4,10 @@ import re
 import sys
 
 import pytest
+from deploy_helpers import write_train_checkpoint
 
 from resnets.cli import main
 from resnets.deploy.backends import available
-
-from deploy_helpers import write_train_checkpoint
 
 
 def test_export_openvino_writes_ir_that_matches_the_model(tmp_path, capsys) -> None:

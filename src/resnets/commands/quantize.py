@@ -64,7 +64,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CLIError(str(exc)) from exc
     n_cal = sum(len(b) for b in calibration)
-    print(f"{path}: int8 ({args.backend}, calibrated on {n_cal} {'images from ' + args.images if args.images else 'training images'}); "
+    source = f"images from {args.images}" if args.images else "training images"
+    print(f"{path}: int8 ({args.backend}, calibrated on {n_cal} {source}); "
           f"validation split, {acc.samples} images: top-1 {100 * acc.before:.2f}% fp32 -> {100 * acc.after:.2f}% int8 "
           f"({acc.change_points:+.2f} points), same class on {100 * acc.agreement:.2f}%")
     if acc.drop_points > args.max_drop and not args.force:

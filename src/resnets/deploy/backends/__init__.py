@@ -9,8 +9,8 @@ are optional extras, imported only when asked for.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,10 +23,10 @@ from resnets.deploy.backends.base import (
     check_precision,
     require_extra,
 )
+from resnets.deploy.backends.torch_model import InferenceModel, torch_inference
 from resnets.deploy.cpu_features import require_cpu_bf16
 from resnets.deploy.export import example_input
 from resnets.deploy.fold import fold_bn
-from resnets.deploy.inference import InferenceModel
 
 Builder = Callable[[nn.Module, str, Sequence[int], "Sequence[Tensor] | None"], nn.Module]
 
@@ -103,8 +103,6 @@ def build_inference(
     The check batch is the first calibration batch for int8 (random images would leave the
     calibrated ranges), else a random batch of ``input_size``.
     """
-    from resnets.deploy.inference import inference_model
-
     entry = check_backend(backend, precision)
     dev = torch.device(device)
     if entry.build is not None and dev.type != "cpu":
@@ -121,7 +119,7 @@ def build_inference(
     reference = copy.deepcopy(model).float().cpu().eval()
     size = _size(reference, input_size)
     if entry.build is None:
-        built = inference_model(model, device=dev, fold=fold, compile=compile, channels_last=channels_last,
+        built = torch_inference(model, device=dev, fold=fold, compile=compile, channels_last=channels_last,
                                 bf16=precision == "bf16")
     else:
         net = fold_bn(reference) if fold else copy.deepcopy(reference)

@@ -8,8 +8,8 @@ the fp32 torch model on a batch when it is built.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
