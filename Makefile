@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 # Lint (ruff), types (mypy on models/ and train/ at least, see pyproject.toml), no import cycles.
 check: $(STAMP)
-	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff check src tests tools benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/python tools/import_cycles.py src/resnets
 

@@ -15,12 +15,12 @@ import json
 import torch
 import yaml
 
-from resnets.data import load_data
 from resnets.bench.deploy import deployment_paths
+from resnets.data import load_data
 from resnets.deploy.quantize import calibration_batches, top1
-from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 from resnets.train.configio import config_from_mapping
-from resnets.train.model import model_from_metadata
+from resnets.train.network import model_from_metadata
+from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 
 
 def main() -> None:

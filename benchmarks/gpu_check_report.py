@@ -24,7 +24,7 @@ def _bench(path: Path) -> dict[str, Any] | None:
 def _pytest_line(path: Path) -> str:
     if not path.is_file():
         return "not run"
-    lines = [l for l in path.read_text().splitlines() if re.search(r"\d+ (passed|failed|skipped|error)", l)]
+    lines = [line for line in path.read_text().splitlines() if re.search(r"\d+ (passed|failed|skipped|error)", line)]
     return lines[-1].strip("= ") if lines else "no summary line"
 
 

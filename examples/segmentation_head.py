@@ -58,7 +58,8 @@ def main() -> None:
     loss = train_step(model, images, masks)
     with torch.no_grad():
         logits = model.eval()(images)
-    print(f"loss {loss.detach().item():.4f}; logits {tuple(logits.shape)}; classes per pixel {logits.argmax(1).unique().tolist()}")
+    classes = logits.argmax(1).unique().tolist()
+    print(f"loss {loss.detach().item():.4f}; logits {tuple(logits.shape)}; classes per pixel {classes}")
 
 
 if __name__ == "__main__":
