@@ -18,9 +18,9 @@ import yaml
 from resnets.data import load_data
 from resnets.bench.deploy import deployment_paths
 from resnets.deploy.quantize import calibration_batches, top1
-from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
+from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 from resnets.train.configio import config_from_mapping
-from resnets.train.model import model_from_metadata
+from resnets.train.network import model_from_metadata
 
 
 def main() -> None:

@@ -192,7 +192,7 @@ def format_deploy(result: dict[str, Any]) -> str:
 
 def run_deploy_cli(args: Any) -> int:
     """`resnets bench --suite deploy`: run, print the table, write JSON when asked."""
-    from resnets.bench.report import save_json
+    from resnets.bench.results import save_json
 
     cfg = DeployBenchConfig(model=args.model, batch=args.batch, image_size=args.image_size or 224,
                             threads=args.threads, warmup=args.warmup, reps=args.reps, steps=args.steps, seed=args.seed)

@@ -35,10 +35,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     from resnets.data import load_data
     from resnets.deploy.quantize import calibration_batches, folder_images, quantize, save_int8
-    from resnets.train.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
+    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
-    from resnets.train.model import model_from_metadata
-    from resnets.train.predict import load_predictor
+    from resnets.train.network import model_from_metadata
+    from resnets.deploy.predict import load_predictor
 
     path = resolve_checkpoint(args.run)
     ckpt = load_checkpoint(path, with_state=False)
