@@ -34,11 +34,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     import yaml
 
     from resnets.data import load_data
+    from resnets.deploy.predict import load_predictor
     from resnets.deploy.quantize import calibration_batches, folder_images, quantize, save_int8
-    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
     from resnets.train.configio import config_from_mapping
     from resnets.train.network import model_from_metadata
-    from resnets.deploy.predict import load_predictor
+    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 
     path = resolve_checkpoint(args.run)
     ckpt = load_checkpoint(path, with_state=False)
