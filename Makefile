@@ -22,7 +22,7 @@ demo: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check src tests tools benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/python tools/import_cycles.py src/resnets
+	$(BIN)/python tools/import_cycles.py src/resnets tests benchmarks tools
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,8 +1,10 @@
-"""List the import cycles among the modules of a package (exit 1 when there is one).
+"""List the import cycles among the modules of a package, and imports of its modules that do
+not exist (a module moved or renamed; imports inside functions are only seen here). Exit 1
+when there is either.
 
 Every import counts, at module level or inside a function, except those under
 ``if TYPE_CHECKING:``. ``from pkg import name`` counts as an import of ``pkg.name`` when that
-is a module, else of ``pkg``. Usage: python tools/import_cycles.py [src/resnets]
+is a module, else of ``pkg``. Usage: python tools/import_cycles.py [src/resnets [tests ...]]
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from pathlib import Path
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def missing(tree: ast.Module, modules: set[str], package: str) -> list[str]:
+    """``package.*`` modules imported by ``tree`` that are not among ``modules``."""
+    out = []
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        out += [n for n in names if (n == package or n.startswith(package + ".")) and n not in modules]
+    return out
 
 
 def imports(tree: ast.Module, name: str, is_package: bool, modules: set[str]) -> set[str]:
@@ -92,8 +104,15 @@ def main(argv: list[str]) -> int:
     found = cycles(graph)
     for comp in found:
         print("import cycle: " + " <-> ".join(comp))
-    print(f"{len(files)} modules, {sum(len(v) for v in graph.values())} imports, {len(found)} cycle(s)")
-    return 1 if found else 0
+    package = root.name
+    extra = [Path(p) for p in argv[2:]]  # more files or folders whose imports of the package are checked
+    scanned = list(files.values()) + [p for e in extra for p in ([e] if e.is_file() else sorted(e.rglob("*.py")))]
+    absent = [(path, m) for path in scanned for m in missing(ast.parse(path.read_text()), modules, package)]
+    for path, m in absent:
+        print(f"{path}: imports {m}, which does not exist")
+    print(f"{len(files)} modules, {sum(len(v) for v in graph.values())} imports, {len(found)} cycle(s), "
+          f"{len(absent)} missing module(s)")
+    return 1 if found or absent else 0
 
 
 if __name__ == "__main__":
