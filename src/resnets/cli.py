@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "check its permissions and free space, or choose another place", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"resnets {args.command}: interrupted", file=sys.stderr)
+        lead = "\n" if sys.stderr.isatty() else ""  # a progress bar may hold the cursor
+        print(f"{lead}resnets {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception:  # a bug in resnets: the traceback is for its report
         traceback.print_exc()

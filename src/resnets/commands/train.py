@@ -15,6 +15,7 @@ from resnets.cli import CLIError
 
 if TYPE_CHECKING:
     from resnets.train.config import TrainConfig
+    from resnets.train.interrupt import TrainingInterrupted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     then every rank trains its shard and only rank 0 logs, writes and prints."""
     from resnets.train import NonFiniteLossError, run
     from resnets.train.distributed import distributed_session, launch_env
+    from resnets.train.interrupt import TrainingInterrupted
     from resnets.train.rundir.atomic import StorageError
     from resnets.train.rundir.lock import RunDirBusyError
 
@@ -101,6 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 return 0
     except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:  # NaN: every rank stops at the same step
         raise CLIError(str(exc)) from None
+    except TrainingInterrupted as exc:
+        if env is None or env.rank == 0:
+            _report_interrupted(exc, device=args.device)
+        return exc.exit_code
     parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
     if result.best_val_acc is not None:
         parts.append(f"best val acc {100 * result.best_val_acc:.2f}%")
@@ -114,6 +120,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             if (result.run_dir / name).exists():
                 print(f"  {label}: {result.run_dir / name}")
     return 0
+
+
+def _report_interrupted(exc: TrainingInterrupted, *, device: str | None) -> None:
+    """On a fresh line (a progress bar may hold the cursor): where the run stopped and how to go on."""
+    lead = "\n" if sys.stderr.isatty() else ""
+    print(f"{lead}resnets train: {exc}", file=sys.stderr)
+    command = exc.resume_command(device=device)
+    if command is not None:
+        print(f"  resume with: {command}", file=sys.stderr, flush=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
