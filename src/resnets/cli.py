@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -43,12 +44,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoteHandler(logging.Handler):
+    """The library's notes (``logging`` INFO and up under ``resnets``, e.g. the decode cache) as
+    lines on the current stderr, named for the command."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter(f"resnets {command}: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr, flush=True)
+
+
+def _show_notes(command: str) -> None:
+    logger = logging.getLogger("resnets")
+    for handler in [h for h in logger.handlers if isinstance(h, _NoteHandler)]:  # main() called again
+        logger.removeHandler(handler)
+    logger.addHandler(_NoteHandler(command))
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from resnets.data.paths import shown
     from resnets.models.hub import DownloadError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_notes(args.command)
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, KeyError, FileNotFoundError, DownloadError) as exc:

@@ -66,6 +66,21 @@ def train_step(
 
 
 @dataclass
+class Rate:
+    """Throughput over one window of steps (all processes together): images and steps per second."""
+
+    images_s: float
+    steps_s: float
+
+    def __str__(self) -> str:
+        return f"{self.images_s:,.0f} img/s, {self.steps_s:.2f} step/s"
+
+
+# the bar shows one throughput (the postfix's, measured over the same window as img/s), not tqdm's own
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+@dataclass
 class _Pending:
     """Device tensors of the steps not yet checked."""
 
@@ -77,15 +92,16 @@ class _Pending:
 
 
 def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None, runtime: Runtime,
-           stop: StopFlag) -> float:
-    """Move pending per-step values to the host, check them, add them to the window; returns img/s.
+           stop: StopFlag) -> Rate:
+    """Move pending per-step values to the host, check them, add them to the window; returns the
+    throughput of the steps since the last check.
 
     Under DDP the losses are averaged over ranks first (one all-reduce per check), so every
     rank sees the global batch's loss and a NaN on any rank stops all of them at the same step;
     the same all-reduce carries the stop signal, so a signal on any rank stops all at one step.
     """
     if not pending.losses:
-        return 0.0
+        return Rate(0.0, 0.0)
     n = len(pending.losses)
     signum = float(stop.signum or 0)
     local = torch.cat([torch.stack(pending.losses).float(), torch.stack(pending.correct).sum().float().view(1),
@@ -104,7 +120,8 @@ def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Pa
     state.window["steps"] += len(values)
     state.window["correct"] += summed[n]
     state.window["seen"] += pending.seen * runtime.world_size
-    rate = pending.seen / max(1e-9, time.perf_counter() - pending.since)
+    elapsed = max(1e-9, time.perf_counter() - pending.since)
+    rate = Rate(images_s=pending.seen * runtime.world_size / elapsed, steps_s=n / elapsed)
     pending.losses.clear()
     pending.correct.clear()
     pending.seen, pending.since = 0, time.perf_counter()
@@ -194,7 +211,8 @@ def fit(
     started = time.perf_counter()
     pending = _Pending()
     bar = tqdm(total=state.total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=False,
-               disable=quiet or not runtime.is_main or not sys.stderr.isatty())
+               bar_format=BAR_FORMAT, disable=quiet or not runtime.is_main or not sys.stderr.isatty())
+    lines = not quiet and runtime.is_main and bar.disable  # no bar to watch (a file, a pipe): progress lines
     state.set_train_mode()
     done = state.step >= state.total_steps
     with stop_signals() as stop:
@@ -213,8 +231,11 @@ def fit(
                 stop_now = stop.signum is not None and runtime.world_size == 1
                 if state.step % loop.log_every == 0 or do_eval or do_ckpt or stop_now:
                     rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime, stop=stop)
-                    bar.set_postfix(loss=f"{out.losses[-1]:.4f}", lr=f"{lr_at(state.step - 1, state.schedule):.3g}",
-                                    img_s=f"{rate * runtime.world_size:.0f}", refresh=False)
+                    lr = lr_at(state.step - 1, state.schedule)
+                    bar.set_postfix_str(f"loss {out.losses[-1]:.4f}, lr {lr:.3g}, {rate}", refresh=False)
+                    if lines and state.step % loop.log_every == 0:
+                        print(f"step {state.step:,}/{state.total_steps:,} | loss {out.losses[-1]:.4f} | lr {lr:.4g} | "
+                              f"{rate} | {time.perf_counter() - started:.1f} s", flush=True)
                     if log is not None:
                         log.scalar("train/loss", out.losses[-1], state.step)
                 interrupted = pending.stop_signum is not None and not done
@@ -223,6 +244,8 @@ def fit(
                                                    metadata=metadata, started=started, bar=bar, quiet=quiet))
                 if do_ckpt or interrupted:
                     _save_last(state, runtime=runtime, ckpt_dir=ckpt_dir, report_dir=report_dir, metadata=metadata)
+                if do_eval or do_ckpt:
+                    pending.since = time.perf_counter()  # the throughput counts training steps only
                 if interrupted:
                     bar.close()
                     assert pending.stop_signum is not None

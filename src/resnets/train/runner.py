@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +20,7 @@ from torch import nn
 from resnets.data import DataBundle
 from resnets.runtime import Runtime
 from resnets.train.assemble import prepare_run
+from resnets.train.banner import start_banner
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
 from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
@@ -100,9 +102,11 @@ def run(
     quiet: bool = False,
     runtime: Runtime | None = None,
     stop_after: int | None = None,
+    notes: Sequence[str] = (),
 ) -> RunResult:
     """Train ``cfg`` (resuming when ``train.resume`` says so); ``stop_after`` ends early at that
-    step with a resumable checkpoint, as an interruption would."""
+    step with a resumable checkpoint, as an interruption would. Unless ``quiet``, the main process
+    prints what it is about to do (with ``notes``, e.g. on how the recipe was changed), then progress."""
     validate(cfg)
     runtime = runtime or make_runtime(cfg.train, device=device)
     if cfg.train.cuda_graphs and runtime.device.type != "cuda":
@@ -120,6 +124,9 @@ def run(
             raise ValueError(f"cannot resume in {resume.parent}: the run directory is not writable (a resume "
                              "writes its checkpoints there); fix its permissions, or copy it somewhere writable "
                              "and resume the copy")
+        talk = runtime.is_main and not quiet
+        if talk:  # loading the data can take a while: say what is being prepared first
+            print(f"preparing {cfg.model.name} on {cfg.data.name} ({runtime.device}) ...", flush=True)
         prepared = prepare_run(cfg, runtime, resume=resume)
         bundle, state = prepared.bundle, prepared.state
         assert bundle is not None  # loaded from cfg.data
@@ -128,6 +135,9 @@ def run(
             print("\n".join(report.lines()), flush=True)
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
+        if talk:
+            print("\n".join(start_banner(cfg, bundle, state, runtime, run_dir=runtime.run_dir,
+                                         resumed=resume is not None, notes=list(notes))), flush=True)
         try:
             out = fit(
                 state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=prepared.loss_fn,
