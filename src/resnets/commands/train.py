@@ -107,7 +107,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if env is None or env.rank == 0:
             _report_interrupted(exc, device=args.device)
         return exc.exit_code
-    parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
+    if result.already_complete:
+        parts = [f"the run was already complete: {cfg.model.name} on {cfg.data.name}, {result.step} of "
+                 f"{result.total_steps} steps; nothing was trained"]
+    else:
+        parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
     if result.best_val_acc is not None:
         parts.append(f"best val acc {100 * result.best_val_acc:.2f}%")
     if result.test is not None:
@@ -115,7 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("; ".join(parts))
     print(f"run directory: {result.run_dir}")
     if result.run_dir is not None:
-        shown = [("curves", "curves.png"), ("best checkpoint", "best.safetensors"), ("last checkpoint", "last.safetensors")]
+        shown = [("results", "final.json"), ("curves", "curves.png"), ("best checkpoint", "best.safetensors"),
+                 ("last checkpoint", "last.safetensors")]
         for label, name in shown:
             if (result.run_dir / name).exists():
                 print(f"  {label}: {result.run_dir / name}")

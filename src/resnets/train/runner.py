@@ -7,6 +7,7 @@ validation weights (or the final ones when there is no validation split).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ class RunResult:
     elapsed_s: float
     model: nn.Module = field(repr=False)  # the unwrapped module, with the weights the test used
     evals: list[dict[str, float]] = field(default_factory=list, repr=False)
+    already_complete: bool = False  # a resumed run that had no step left (its results are its final.json)
 
 
 def checkpoint_metadata(
@@ -95,6 +97,17 @@ def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: Ru
     return evaluate(eval_module(state.step_model, runtime), bundle.test, runtime=runtime), weights
 
 
+def _complete(state: TrainState, bundle: DataBundle, *, run_dir: Path | None, started: float) -> RunResult:
+    """The result of resuming a run that had already finished: its saved results, nothing recomputed."""
+    final = run_dir / "final.json" if run_dir is not None else None
+    saved = json.loads(final.read_text()) if final is not None and final.is_file() else {}
+    return RunResult(
+        run_dir=run_dir, step=state.step, total_steps=state.total_steps, losses=[], first_step=state.step,
+        best_val_acc=saved.get("best_val_acc", state.best_val_acc if bundle.val is not None else None),
+        test=saved.get("test"), elapsed_s=time.perf_counter() - started, model=state.model, already_complete=True,
+    )
+
+
 def run(
     cfg: TrainConfig,
     *,
@@ -138,6 +151,10 @@ def run(
         if talk:
             print("\n".join(start_banner(cfg, bundle, state, runtime, run_dir=runtime.run_dir,
                                          resumed=resume is not None, notes=list(notes))), flush=True)
+        if state.step >= state.total_steps and resume is not None:  # nothing left: report, keep its results
+            if log is not None:
+                log.close()
+            return _complete(state, bundle, run_dir=runtime.run_dir, started=started)
         try:
             out = fit(
                 state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=prepared.loss_fn,
