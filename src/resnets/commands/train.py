@@ -149,6 +149,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "config" not in metadata:
         raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
     cfg = config_from_mapping(yaml.safe_load(metadata["config"]))
+    if not args.json:  # loading the data can take a while: say first what is evaluated on what
+        print(f"evaluating {path} ({metadata.get('model', 'a network')}, step {metadata.get('step', '?')}) on "
+              f"{cfg.data.name} {args.split}, device {args.device or 'auto'} ...", flush=True)
     # the network the checkpoint's metadata describes (a converted checkpoint's options included)
     run = prepare_run(cfg, make_runtime(cfg.train, device=args.device), weights=path,
                       model_fn=lambda _cfg, _bundle: model_from_metadata(metadata))
@@ -187,6 +190,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = load_predictor(args.checkpoint, device=args.device)
     if predictor.note:
         print(f"resnets predict: note: {predictor.note}", file=sys.stderr)
+    if not args.json:
+        params = sum(p.numel() for p in predictor.model.parameters())
+        print(f"predicting {len(args.images)} image(s) with {args.weights or shown(args.checkpoint)} "
+              f"({params / 1e6:.2f} M parameters, {len(predictor.classes)} classes, "
+              f"{predictor.in_chans}x{predictor.image_size}x{predictor.image_size} input) on {predictor.device}, "
+              f"batches of {args.batch_size}", flush=True)
     # BN folded into the convolutions; bf16 and channels_last on CUDA; optionally compiled
     predictor.model = inference_model(predictor.model, device=predictor.device, compile=args.compile)
     skipped: list[str] = []
