@@ -112,3 +112,30 @@ def test_cli_errors_name_the_problem(argv: list[str], message: str, capsys) -> N
     assert main(["bench", "--device", "cpu", "--reps", "1", "--steps", "1", "--warmup", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "resnets bench: error:" in err
+
+
+def test_the_header_and_each_workload_are_reported_as_they_are_measured(tiny: dict, monkeypatch) -> None:
+    from resnets.bench.results import header_lines, workload_lines
+
+    seen: list[tuple[str, list[str]]] = []  # (a report, the workloads measured when it came)
+    holder: dict = {}
+
+    def report(text: str) -> None:
+        seen.append((text, list(holder["results"]) if "results" in holder else []))
+
+    import resnets.bench.measure as measure
+
+    real = measure._measure
+
+    def measured(cfg, setup, twin, workload, notes):  # noqa: ANN001, ANN202 - records what was done when
+        holder.setdefault("results", []).append(workload)
+        return real(cfg, setup, twin, workload, notes)
+
+    monkeypatch.setattr(measure, "_measure", measured)
+    result = run_bench(BenchConfig(**tiny, memory=False), report=report)
+    (header, before), (train, after_train), (infer, after_infer) = seen
+    assert before == [] and header.startswith("\n".join(header_lines(result)))  # before any measurement
+    assert "measuring 2 workload(s) x 2 sides x 3 steps of batch 4" in header
+    assert after_train == ["train"] and train.startswith("\n".join(workload_lines("train", result["results"]["train"])))
+    assert train.endswith("s to go)")
+    assert after_infer == ["train", "infer"] and infer == "\n".join(workload_lines("infer", result["results"]["infer"]))

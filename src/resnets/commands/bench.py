@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from resnets.bench import BenchConfig, format_text, run_bench, save_json
+from resnets.bench import BenchConfig, run_bench, save_json
 from resnets.bench.config import COMPILE, DATA, PRECISIONS, SWITCH, WORKLOADS
+from resnets.bench.results import load_line, note_lines
 from resnets.bench.twins import TWINS
 
 
@@ -63,8 +64,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    result = run_bench(config_from_args(args))
-    print(format_text(result))
+    result = run_bench(config_from_args(args), report=lambda text: print(text, flush=True))  # as it is measured
+    print("\n".join([load_line(result), *note_lines(result)]))
     if args.json:
         print(f"wrote {save_json(result, args.json)}")
     return 0
