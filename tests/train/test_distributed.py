@@ -150,7 +150,9 @@ def test_torchrun_launches_resnets_train(runs, tmp_path):
         capture_output=True, text=True, timeout=150, env=env, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("run directory:") == 1  # printed by rank 0 only
+    # printed by rank 0 only: the start banner (with its run directory and 2 processes), the result
+    assert proc.stdout.count("preparing resnet20") == 1 and proc.stdout.count(", 2 processes") == 1
+    assert proc.stdout.count("run directory:") == 2 and proc.stdout.count("trained resnet20") == 1
     (run_dir,) = (tmp_path / "out").iterdir()
     final = json.loads((run_dir / "final.json").read_text())
     assert abs(final["test"]["loss"] - runs.one.test["loss"]) < TOL

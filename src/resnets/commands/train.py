@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(e.g. optim.lr=0.05 model.name=resnet32 data.batch_size=64).",
     )
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, values parsed as YAML")
-    t.add_argument("--config", help="a YAML recipe (see configs/); optional with --resume RUN_DIR")
+    t.add_argument("--config", help="a shipped recipe by name (demo, cifar10_he2015, ...: see --list-configs) or a "
+                   "YAML file; optional with --resume RUN_DIR")
+    t.add_argument("--list-configs", action="store_true", help="list the shipped recipes and exit")
     t.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                    help="continue the newest run of this name, or the run directory / checkpoint PATH")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -51,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
 
-def _config_for(args: argparse.Namespace) -> TrainConfig:
+def _config_for(args: argparse.Namespace, notes: list[str]) -> TrainConfig:
     from resnets.train import load_config
 
     overrides = list(args.overrides)
@@ -74,8 +76,8 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
                 raise CLIError(f"--resume {resume}: {run_dir} holds no config.yaml, so it is not a run directory "
                                "written by `resnets train`; give one (e.g. runs/<name>-<time>)")
     if config is None:
-        raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
-    cfg = load_config(config, overrides)
+        raise CLIError("give a recipe: resnets train --config demo [key=value ...] (--list-configs shows them)")
+    cfg = load_config(config, overrides, notes=notes)
     if resume is None:
         return cfg
     # set directly, not as a key=value override: a path is not always valid YAML (any bytes Linux allows)
@@ -91,14 +93,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from resnets.train.rundir.atomic import StorageError
     from resnets.train.rundir.lock import RunDirBusyError
 
-    cfg = _config_for(args)
+    if args.list_configs:
+        return _list_configs()
+    notes: list[str] = []
+    cfg = _config_for(args, notes)
     env = launch_env()
     try:
         if env is None:
-            result = run(cfg, device=args.device, quiet=args.quiet)
+            result = run(cfg, device=args.device, quiet=args.quiet, notes=notes)
         else:
             with distributed_session(cfg.train, env=env, device=args.device) as runtime:
-                result = run(cfg, runtime=runtime, quiet=args.quiet or env.rank != 0)
+                result = run(cfg, runtime=runtime, quiet=args.quiet or env.rank != 0, notes=notes)
             if env.rank != 0:
                 return 0
     except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:  # NaN: every rank stops at the same step
@@ -124,6 +129,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         for label, name in shown:
             if (result.run_dir / name).exists():
                 print(f"  {label}: {result.run_dir / name}")
+    return 0
+
+
+def _list_configs() -> int:
+    from resnets.data.paths import shown
+    from resnets.train.recipes import describe, shipped_recipes
+
+    recipes = shipped_recipes()
+    width = max(map(len, recipes))
+    for name, path in recipes.items():
+        print(f"{name:<{width}}  {describe(path)}")
+    print(f"(use one as --config NAME; copy a file from {shown(next(iter(recipes.values())).parent)} to change it)")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Training: typed recipes, the engine, checkpoints, fine-tuning, prediction.
 
 >>> from resnets.train import load_config, run
->>> result = run(load_config("configs/demo.yaml", ["train.epochs=2"]))
+>>> result = run(load_config("demo", ["train.epochs=2"]))   # a shipped recipe, or a YAML file
 """
 
 from resnets.runtime import Runtime
