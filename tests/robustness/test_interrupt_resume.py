@@ -100,3 +100,5 @@ def test_sigint_then_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: 
         assert torch.equal(ours[key], ref[key]), key
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(4, ITERATIONS + 1, 4))
+    losses = [json.loads(line) for line in (run_dir / "losses.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in losses] == list(range(50, ITERATIONS + 1, 50))  # train.log_every's default

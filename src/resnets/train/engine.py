@@ -232,12 +232,15 @@ def fit(
                 if state.step % loop.log_every == 0 or do_eval or do_ckpt or stop_now:
                     rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime, stop=stop)
                     lr = lr_at(state.step - 1, state.schedule)
-                    bar.set_postfix_str(f"loss {out.losses[-1]:.4f}, lr {lr:.3g}, {rate}", refresh=False)
-                    if lines and state.step % loop.log_every == 0:
-                        print(f"step {state.step:,}/{state.total_steps:,} | loss {out.losses[-1]:.4f} | lr {lr:.4g} | "
-                              f"{rate} | {time.perf_counter() - started:.1f} s", flush=True)
-                    if log is not None:
-                        log.scalar("train/loss", out.losses[-1], state.step)
+                    recent = out.losses[-loop.log_every:]  # the training loss over the last log_every steps
+                    loss_now = sum(recent) / len(recent)
+                    bar.set_postfix_str(f"loss {loss_now:.4f}, lr {lr:.3g}, {rate}", refresh=False)
+                    if state.step % loop.log_every == 0:
+                        if lines:
+                            print(f"step {state.step:,}/{state.total_steps:,} | loss {loss_now:.4f} | lr {lr:.4g} | "
+                                  f"{rate} | {time.perf_counter() - started:.1f} s", flush=True)
+                        if log is not None:
+                            log.train_loss(step=state.step, loss=loss_now, lr=lr)
                 interrupted = pending.stop_signum is not None and not done
                 if do_eval:
                     out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
