@@ -29,6 +29,29 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2, no traceback."""
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless it has none (None, False) or its help
+    already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or "default" in text
+                or text == argparse.SUPPRESS or not action.option_strings and action.nargs in ("*", "+")):
+            return action.help
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+def _with_defaults(parser: argparse.ArgumentParser) -> None:
+    """The defaults formatter for ``parser`` and every sub-command under it."""
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _with_defaults(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from resnets import __version__
 
@@ -41,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    _with_defaults(parser)
     return parser
 
 

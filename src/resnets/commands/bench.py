@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default="resnet20", metavar="NAME", help=f"one of: {', '.join(sorted(TWINS))}")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=32, help="images per step")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the model's native)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: train, infer (default: both)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA, fp32 on CPU")

@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser("eval", help="evaluate a checkpoint on its dataset's test or validation split")
     e.add_argument("checkpoint", help="a run directory (uses best, else last) or a .safetensors checkpoint")
-    e.add_argument("--split", choices=("test", "val"), default="test")
-    e.add_argument("--device", default=None)
+    e.add_argument("--split", choices=("test", "val"), default="test", help="the split to evaluate on")
+    e.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=cmd_eval)
 
@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--checkpoint", help="a run directory or a .safetensors checkpoint")
     p.add_argument("--weights", help="published weights by name instead, e.g. resnet50.IMAGENET1K_V2 (`resnets weights`)")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--topk", type=int, default=5, help="labels per image, most likely first")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     p.add_argument("--compile", action="store_true", help="torch.compile the folded model (pays off on many images)")
