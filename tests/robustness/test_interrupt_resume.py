@@ -53,10 +53,10 @@ def _interrupt(argv: list[str], *, after_step: int, signum: int, tmp_path: Path)
     return code, err_path.read_text()
 
 
-def _stopped_at(stderr: str, run_dir: Path, signum: int) -> tuple[int, list[str]]:
+def _stopped_at(stderr: str, run_dir: Path, signum: int, *, total: int = ITERATIONS) -> tuple[int, list[str]]:
     """The step the message names and the resume command it prints, checked against the run directory."""
     name = signal.Signals(signum).name
-    match = re.search(rf"interrupted \({name}\) at step (\d+) of {ITERATIONS}; checkpoint saved in (\S+)", stderr)
+    match = re.search(rf"interrupted \({name}\) at step (\d+) of {total}; checkpoint saved in (\S+)", stderr)
     assert match, stderr
     assert Path(match.group(2)) == run_dir
     step = int(match.group(1))
@@ -102,3 +102,37 @@ def test_sigint_then_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: 
     assert [r["step"] for r in records] == list(range(4, ITERATIONS + 1, 4))
     losses = [json.loads(line) for line in (run_dir / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in losses] == list(range(50, ITERATIONS + 1, 50))  # train.log_every's default
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and process groups")
+def test_ctrl_c_to_the_process_group_with_decode_workers(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the decode workers too: they leave it to the main process,
+    which saves, stops them and exits 130, with no traceback and no process left behind."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b", "c"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "images" / label / f"{i}.png")
+    recipe = tiny_recipe(tmp_path / "runs", train={"iterations": 100_000, "log_every": 5, "eval_every": 50})
+    recipe["data"] = {"name": "imagefolder", "root": str(tmp_path / "images"), "batch_size": 4, "workers": 2,
+                      "device_resident": "no", "decode_cache": False}
+    config = write_recipe(tmp_path / "folder.yaml", recipe)
+    proc = subprocess.Popen(_resnets(["train", "--config", str(config), "--device", "cpu"]), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO, start_new_session=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("step 200/"):  # the workers have served batches for a while, evaluations too
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    proc.stdout.read()
+    stderr = proc.stderr.read() if proc.stderr is not None else ""
+    assert proc.wait(timeout=300) == 130, stderr
+    [run_dir] = run_dirs(tmp_path / "runs")
+    _stopped_at(stderr, run_dir, signal.SIGINT, total=100_000)
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    with pytest.raises(ProcessLookupError):  # no worker outlived the run
+        os.killpg(proc.pid, 0)
