@@ -41,3 +41,15 @@ def test_the_options_named_in_the_issue() -> None:
     assert "the split to evaluate on (default: test)" in helps["resnets eval"]
     assert "training iterations per network (default: 800 on a CPU, 64000 on CUDA)" in helps["resnets study degradation"]
     assert "(default: 8 20 26 on a CPU, 20 32 44 56 110 on CUDA)" in helps["resnets study degradation"]
+
+
+def test_building_the_parser_imports_no_study_code() -> None:
+    """The studies' defaults are read only when their help is shown: every command starts without
+    importing the studies (and matplotlib, which wants a writable config directory)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, resnets.cli; resnets.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'resnets.studies'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

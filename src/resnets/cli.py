@@ -31,10 +31,14 @@ class CLIError(Exception):
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """``--help`` shows each option's default, unless it has none (None, False) or its help
-    already says it."""
+    already says it; an option may carry ``default_help``, a function that says it (called only
+    when the help is shown)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
+        lazy = getattr(action, "default_help", None)  # a default known only by asking (e.g. a study's recipe)
+        if callable(lazy):
+            return f"{text} {lazy()}"
         default = action.default
         if (default is None or default is False or default is argparse.SUPPRESS or "default" in text
                 or text == argparse.SUPPRESS or not action.option_strings and action.nargs in ("*", "+")):

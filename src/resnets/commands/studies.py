@@ -13,13 +13,15 @@ from typing import Any
 from resnets.cli import CLIError
 
 
-def _defaults(study: str) -> Callable[[str], str]:
-    """``field`` -> "(default: A on a CPU, B on CUDA)" from the study's recipes."""
-    from resnets.studies.recipe import STUDY_DEFAULTS
+def _defaults(study: str, field: str) -> Callable[[], str]:
+    """``--help``'s "(default: A on a CPU, B on CUDA)" for ``field`` of the study's recipes, computed
+    only when the help is shown (the studies' modules are not imported to build the parser)."""
 
-    table = STUDY_DEFAULTS[study]
+    def text() -> str:
+        from resnets.studies.recipe import STUDY_DEFAULTS
 
-    def text(field: str) -> str:
+        table = STUDY_DEFAULTS[study]
+
         def value(kind: str) -> str:
             v = getattr(table[kind], field)
             return " ".join(map(str, v)) if isinstance(v, tuple) else str(v)
@@ -33,22 +35,26 @@ def _defaults(study: str) -> Callable[[str], str]:
 
 
 def _add_common(p: argparse.ArgumentParser, study: str, *, data: bool = True) -> None:
-    d = _defaults(study)
-    p.add_argument("--depths", type=int, nargs="+", metavar="D",
-                   help=f"network depths (6n+2: 8, 14, 20, 32, 44, 56, 110) {d('depths')}")
-    p.add_argument("--iterations", type=int, help=f"training iterations per network {d('iterations')}")
-    p.add_argument("--seeds", type=int, nargs="+", metavar="S",
-                   help=f"seeds; each network is trained once per seed {d('seeds')}")
-    p.add_argument("--batch-size", type=int, dest="batch_size", help=f"images per step {d('batch_size')}")
-    p.add_argument("--lr", type=float, help=f"base learning rate {d('lr')}")
-    p.add_argument("--milestones", type=int, nargs="*", metavar="IT",
-                   help=f"iterations at which the lr is divided by 10 {d('milestones')}")
-    p.add_argument("--eval-every", type=int, dest="eval_every",
-                   help=f"iterations between points of the curves {d('eval_every')}")
+    options: list[tuple[str, str, dict[str, Any]]] = [
+        ("--depths", "depths", {"type": int, "nargs": "+", "metavar": "D",
+                                "help": "network depths (6n+2: 8, 14, 20, 32, 44, 56, 110)"}),
+        ("--iterations", "iterations", {"type": int, "help": "training iterations per network"}),
+        ("--seeds", "seeds", {"type": int, "nargs": "+", "metavar": "S",
+                              "help": "seeds; each network is trained once per seed"}),
+        ("--batch-size", "batch_size", {"type": int, "dest": "batch_size", "help": "images per step"}),
+        ("--lr", "lr", {"type": float, "help": "base learning rate"}),
+        ("--milestones", "milestones", {"type": int, "nargs": "*", "metavar": "IT",
+                                        "help": "iterations at which the lr is divided by 10"}),
+        ("--eval-every", "eval_every", {"type": int, "dest": "eval_every",
+                                        "help": "iterations between points of the curves"}),
+    ]
     if data:
-        p.add_argument("--data", dest="data_name", metavar="NAME",
-                       help="dataset name: digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic "
-                            f"{d('data')}")
+        options.append(("--data", "data", {"dest": "data_name", "metavar": "NAME", "help": "dataset name: digits, "
+                        "mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic"}))
+    for flag, field, kwargs in options:
+        action = p.add_argument(flag, **kwargs)
+        action.default_help = _defaults(study, field)  # type: ignore[attr-defined]  # read by cli's formatter
+    if data:
         p.add_argument("--data-dir", dest="data_dir", metavar="DIR", help="where the dataset lives")
         p.add_argument("--download", action="store_true", help="download the dataset when it is missing (needs network)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); cuda selects the paper's defaults")

@@ -231,16 +231,8 @@ def fit(
                 stop_now = stop.signum is not None and runtime.world_size == 1
                 if state.step % loop.log_every == 0 or do_eval or do_ckpt or stop_now:
                     rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime, stop=stop)
-                    lr = lr_at(state.step - 1, state.schedule)
-                    recent = out.losses[-loop.log_every:]  # the training loss over the last log_every steps
-                    loss_now = sum(recent) / len(recent)
-                    bar.set_postfix_str(f"loss {loss_now:.4f}, lr {lr:.3g}, {rate}", refresh=False)
-                    if state.step % loop.log_every == 0:
-                        if lines:
-                            print(f"step {state.step:,}/{state.total_steps:,} | loss {loss_now:.4f} | lr {lr:.4g} | "
-                                  f"{rate} | {time.perf_counter() - started:.1f} s", flush=True)
-                        if log is not None:
-                            log.train_loss(step=state.step, loss=loss_now, lr=lr)
+                    _progress(state, out, rate, log_every=loop.log_every, bar=bar, log=log,
+                              started=started if lines else None)
                 interrupted = pending.stop_signum is not None and not done
                 if do_eval:
                     out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
@@ -258,6 +250,23 @@ def fit(
                     break
     bar.close()
     return out
+
+
+def _progress(state: TrainState, out: FitOutput, rate: Rate, *, log_every: int, bar: tqdm, log: RunLog | None,
+              started: float | None) -> None:
+    """The bar's postfix; at every ``log_every``-th step the logged training loss (the mean over the
+    last ``log_every`` steps) and, when ``started`` is given (no bar to watch), a progress line."""
+    lr = lr_at(state.step - 1, state.schedule)
+    recent = out.losses[-log_every:]
+    loss = sum(recent) / len(recent)
+    bar.set_postfix_str(f"loss {loss:.4f}, lr {lr:.3g}, {rate}", refresh=False)
+    if state.step % log_every:
+        return
+    if started is not None:
+        print(f"step {state.step:,}/{state.total_steps:,} | loss {loss:.4f} | lr {lr:.4g} | {rate} | "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+    if log is not None:
+        log.train_loss(step=state.step, loss=loss, lr=lr)
 
 
 def _save_last(state: TrainState, *, runtime: Runtime, ckpt_dir: Path | None, report_dir: Path | None,
