@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 
 import pytest
@@ -118,24 +119,24 @@ def test_the_header_and_each_workload_are_reported_as_they_are_measured(tiny: di
     from resnets.bench.results import header_lines, workload_lines
 
     seen: list[tuple[str, list[str]]] = []  # (a report, the workloads measured when it came)
-    holder: dict = {}
-
-    def report(text: str) -> None:
-        seen.append((text, list(holder["results"]) if "results" in holder else []))
+    measured: list[str] = []
 
     import resnets.bench.measure as measure
 
     real = measure._measure
 
-    def measured(cfg, setup, twin, workload, notes):  # noqa: ANN001, ANN202 - records what was done when
-        holder.setdefault("results", []).append(workload)
-        return real(cfg, setup, twin, workload, notes)
+    def recording(cfg, setup, twin, workload, notes, report):  # noqa: ANN001, ANN202 - records what was done when
+        result = real(cfg, setup, twin, workload, notes, report)
+        measured.append(workload)
+        return result
 
-    monkeypatch.setattr(measure, "_measure", measured)
-    result = run_bench(BenchConfig(**tiny, memory=False), report=report)
-    (header, before), (train, after_train), (infer, after_infer) = seen
+    monkeypatch.setattr(measure, "_measure", recording)
+    result = run_bench(BenchConfig(**tiny, memory=False), report=lambda text: seen.append((text, list(measured))))
+    (header, before), (warm_train, _), (train, after_train), (warm_infer, _), (infer, after_infer) = seen
     assert before == [] and header.startswith("\n".join(header_lines(result)))  # before any measurement
     assert "measuring 2 workload(s) x 2 sides x 3 steps of batch 4" in header
+    assert re.fullmatch(r"training: warmed up; the timed steps take about \d+ s", warm_train)
     assert after_train == ["train"] and train.startswith("\n".join(workload_lines("train", result["results"]["train"])))
     assert train.endswith("s to go)")
+    assert warm_infer.startswith("inference: warmed up")
     assert after_infer == ["train", "infer"] and infer == "\n".join(workload_lines("infer", result["results"]["infer"]))

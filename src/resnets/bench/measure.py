@@ -26,7 +26,7 @@ import torch
 from resnets.bench.config import BenchConfig
 from resnets.bench.env import environment, load_average
 from resnets.bench.memory import NOT_MEASURED_CPU, peak_bytes
-from resnets.bench.results import header_lines, load_line, workload_lines
+from resnets.bench.results import WORKLOAD_TITLES, header_lines, load_line, workload_lines
 from resnets.bench.sources import Batches, loader_batches, synthetic_batches
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import Twin, get_twin
@@ -35,6 +35,7 @@ from resnets.models import create_model
 from resnets.runtime import Runtime
 
 SCHEMA = 1
+Report = Callable[[str], None]  # receives text as the benchmark goes
 
 
 def _native_size(name: str) -> int:
@@ -75,9 +76,14 @@ def _memory(setup: Setup, twin: Twin, workload: str, *, name: str, notes: list[s
     return value
 
 
-def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str]) -> dict[str, Any]:
+def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str], report: Report) -> dict[str, Any]:
     sides = build_sides(setup, twin, workload)
-    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=setup.runtime.device)
+
+    def warm(seconds: float) -> None:
+        report(f"{WORKLOAD_TITLES.get(workload, workload)}: warmed up; the timed steps take about {seconds:.0f} s")
+
+    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch,
+                      device=setup.runtime.device, on_warm=warm)
     descriptions = {side.name: side.description for side in sides}
     del sides
     out: dict[str, Any] = {}
@@ -130,9 +136,6 @@ def resolve(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     }
 
 
-Report = Callable[[str], None]
-
-
 def run_bench(cfg: BenchConfig, *, report: Report | None = None) -> dict[str, Any]:
     """Measure ``cfg`` and return the result dict (nothing written). ``report`` receives text as
     the run goes: the header before the first step, then each workload's figures once measured."""
@@ -181,7 +184,7 @@ def _run(cfg: BenchConfig, runtime: Runtime, report: Report) -> dict[str, Any]:
     report("\n".join([*header_lines(result), load_line(result), _plan(cfg)]))
     started = time.perf_counter()
     for i, workload in enumerate(cfg.workloads):
-        results[workload] = _measure(cfg, setup, twin, workload, notes)
+        results[workload] = _measure(cfg, setup, twin, workload, notes, report)
         _release(device)
         left = len(cfg.workloads) - i - 1
         eta = f"\n({left} more workload(s), about {(time.perf_counter() - started) / (i + 1) * left:.0f} s to go)" if left else ""
