@@ -135,7 +135,7 @@ def test_the_header_and_each_workload_are_reported_as_they_are_measured(tiny: di
     (header, before), (warm_train, _), (train, after_train), (warm_infer, _), (infer, after_infer) = seen
     assert before == [] and header.startswith("\n".join(header_lines(result)))  # before any measurement
     assert "measuring 2 workload(s) x 2 sides x 3 steps of batch 4" in header
-    assert re.fullmatch(r"training: warmed up; the timed steps take about \d+ s", warm_train)
+    assert re.fullmatch(r"training: warmed up; the timed steps take about [0-9.e+-]+ s", warm_train)
     assert after_train == ["train"] and train.startswith("\n".join(workload_lines("train", result["results"]["train"])))
     assert train.endswith("s to go)")
     assert warm_infer.startswith("inference: warmed up")

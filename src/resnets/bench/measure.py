@@ -80,7 +80,7 @@ def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: l
     sides = build_sides(setup, twin, workload)
 
     def warm(seconds: float) -> None:
-        report(f"{WORKLOAD_TITLES.get(workload, workload)}: warmed up; the timed steps take about {seconds:.0f} s")
+        report(f"{WORKLOAD_TITLES.get(workload, workload)}: warmed up; the timed steps take about {seconds:.2g} s")
 
     rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch,
                       device=setup.runtime.device, on_warm=warm)
