@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     except TrainingInterrupted as exc:
         if env is None or env.rank == 0:
-            _report_interrupted(exc, device=args.device)
+            _report_interrupted(exc, device=args.device, processes=env.world_size if env is not None else 1)
         return exc.exit_code
     if result.already_complete:
         parts = [f"the run was already complete: {cfg.model.name} on {cfg.data.name}, {result.step} of "
@@ -144,13 +144,14 @@ def _list_configs() -> int:
     return 0
 
 
-def _report_interrupted(exc: TrainingInterrupted, *, device: str | None) -> None:
-    """On a fresh line (a progress bar may hold the cursor): where the run stopped and how to go on."""
+def _report_interrupted(exc: TrainingInterrupted, *, device: str | None, processes: int) -> None:
+    """On a fresh line (a progress bar may hold the cursor): where the run stopped and how to go on,
+    in one write (a launcher's own messages may share the stream)."""
     lead = "\n" if sys.stderr.isatty() else ""
-    print(f"{lead}resnets train: {exc}", file=sys.stderr)
-    command = exc.resume_command(device=device)
-    if command is not None:
-        print(f"  resume with: {command}", file=sys.stderr, flush=True)
+    command = exc.resume_command(device=device, processes=processes)
+    resume = f"  resume with: {command}\n" if command is not None else ""
+    sys.stderr.write(f"{lead}resnets train: {exc}\n{resume}")
+    sys.stderr.flush()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

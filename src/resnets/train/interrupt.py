@@ -34,12 +34,14 @@ class TrainingInterrupted(Exception):
         """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
 
-    def resume_command(self, *, device: str | None = None) -> str | None:
-        """The exact command line that continues this run, or None without a run directory."""
+    def resume_command(self, *, device: str | None = None, processes: int = 1) -> str | None:
+        """The command line that continues this run (under torchrun with ``processes`` > 1: the
+        same number of processes keeps the global batch), or None without a run directory."""
         if self.run_dir is None:
             return None
         device_arg = f" --device {shlex.quote(device)}" if device else ""
-        return f"resnets train --resume {shlex.quote(str(self.run_dir))}{device_arg}"
+        launcher = f"torchrun --nproc_per_node={processes} -m resnets" if processes > 1 else "resnets"
+        return f"{launcher} train --resume {shlex.quote(str(self.run_dir))}{device_arg}"
 
 
 class StopFlag:
