@@ -97,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from resnets.models.hub import DownloadError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides after an option (`train --quiet optim.lr=0.1`) are overrides too
+        if getattr(args, "overrides", None) is None or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     _show_notes(args.command)
     try:
         return int(args.func(args) or 0)

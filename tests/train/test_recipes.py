@@ -71,3 +71,14 @@ def test_the_banner_names_the_cleared_length(tmp_path: Path, monkeypatch: pytest
     assert "  train.iterations=3 replaces the recipe's train.epochs=20" in out
     assert "warning: the warm-up (20 steps) covers 100% of this 3-step run" in out  # demo warms up for one epoch
     assert len(list((tmp_path / "runs").glob("demo-*"))) == 1
+
+
+def test_overrides_may_follow_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "demo", "--quiet", "train.iterations=2", "--device", "cpu",
+                 "train.eval_every=2", "schedule.warmup=0"]) == 0
+    assert "trained resnet20 on digits: 2 steps" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # anything else after an option is still refused
+        main(["train", "--config", "demo", "--quiet", "--no-such-option"])
+    assert exc.value.code == 2 and "unrecognized arguments: --no-such-option" in capsys.readouterr().err
