@@ -16,7 +16,7 @@ install: $(STAMP)
 
 # The main job: train ResNet-20 on the embedded digits data and report test accuracy.
 demo: $(STAMP)
-	$(BIN)/resnets train --config configs/demo.yaml
+	$(BIN)/resnets train --config demo
 
 # Lint (ruff), types (mypy on models/ and train/ at least, see pyproject.toml), no import cycles.
 check: $(STAMP)

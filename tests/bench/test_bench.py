@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 
 import pytest
@@ -112,3 +113,30 @@ def test_cli_errors_name_the_problem(argv: list[str], message: str, capsys) -> N
     assert main(["bench", "--device", "cpu", "--reps", "1", "--steps", "1", "--warmup", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "resnets bench: error:" in err
+
+
+def test_the_header_and_each_workload_are_reported_as_they_are_measured(tiny: dict, monkeypatch) -> None:
+    from resnets.bench.results import header_lines, workload_lines
+
+    seen: list[tuple[str, list[str]]] = []  # (a report, the workloads measured when it came)
+    measured: list[str] = []
+
+    import resnets.bench.measure as measure
+
+    real = measure._measure
+
+    def recording(cfg, setup, twin, workload, notes, report):  # noqa: ANN001, ANN202 - records what was done when
+        result = real(cfg, setup, twin, workload, notes, report)
+        measured.append(workload)
+        return result
+
+    monkeypatch.setattr(measure, "_measure", recording)
+    result = run_bench(BenchConfig(**tiny, memory=False), report=lambda text: seen.append((text, list(measured))))
+    (header, before), (warm_train, _), (train, after_train), (warm_infer, _), (infer, after_infer) = seen
+    assert before == [] and header.startswith("\n".join(header_lines(result)))  # before any measurement
+    assert "measuring 2 workload(s) x 2 sides x 3 steps of batch 4" in header
+    assert re.fullmatch(r"training: warmed up; the timed steps take about [0-9.e+-]+ s", warm_train)
+    assert after_train == ["train"] and train.startswith("\n".join(workload_lines("train", result["results"]["train"])))
+    assert train.endswith("s to go)")
+    assert warm_infer.startswith("inference: warmed up")
+    assert after_infer == ["train", "infer"] and infer == "\n".join(workload_lines("infer", result["results"]["infer"]))

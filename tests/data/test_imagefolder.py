@@ -140,3 +140,21 @@ def test_dataloader_path_skips_corrupt_file(tmp_path: Path) -> None:
             expected += 1  # the corrupt file fell in the dropped tail this epoch
     assert served == expected
     assert any(str(special["corrupt"]) in str(w.message) for w in caught)
+
+
+def test_decode_cache_says_where_and_how_big(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    make_folder(tmp_path / "imgs")
+    cfg = DataConfig(name="imagefolder", root=str(tmp_path / "imgs"), batch_size=4)
+    with warnings.catch_warnings(), caplog.at_level("INFO", logger="resnets.data.decode"):
+        warnings.simplefilter("ignore")
+        bundle = load_data(cfg)
+        built = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        load_data(cfg)
+        reused = [r.getMessage() for r in caplog.records]
+    [images] = Path(os.environ["RESNETS_CACHE"]).glob("folder-*.images.npy")
+    megabytes = f"{images.stat().st_size / 1e3:.1f} kB"  # 23 images of 12x12x3 bytes, and a header
+    assert built[0].startswith("decode cache: decoding ") and str(images) in built[0]  # said before decoding
+    assert built[1].startswith(f"decode cache: wrote {images} ({megabytes})")
+    assert reused == [f"decode cache: reusing {images} ({megabytes}, 23 images of 12 px)"]  # the empty file is left out
+    assert bundle.source == str(tmp_path / "imgs")

@@ -100,3 +100,26 @@ def test_weights_of_another_model_are_refused(tmp_path, capsys) -> None:
     save_safetensors(create_model("resnet18", num_classes=4).state_dict(), path2)
     assert main(["export", "--model", "resnet20", "--weights", str(path2), "--format", "onnx"]) == 2
     assert "check --model" in capsys.readouterr().err
+
+
+def test_export_onnx_carries_class_names_normalisation_and_input_size(trained_checkpoint, tmp_path) -> None:
+    import json
+
+    import onnx
+    import onnxruntime
+
+    run_dir, _ = trained_checkpoint
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    stored = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(stored["class_names"]) == ["a", "b", "c"]  # the checkpoint's metadata, as written
+    assert (json.loads(stored["mean"]), json.loads(stored["std"])) == ([0.5], [0.25])
+    assert json.loads(stored["input_size"]) == [1, 16, 16] and stored["model"] == "resnet20"
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map == stored  # where onnxruntime users read it
+
+    named = tmp_path / "named.onnx"
+    assert main(["export", "--model", "resnet20", "--format", "onnx", "--out", str(named), "--input-size", "16"]) == 0
+    stored = {p.key: p.value for p in onnx.load(str(named)).metadata_props}
+    assert json.loads(stored["input_size"]) == [3, 16, 16] and stored["model"] == "resnet20"
+    assert "class_names" not in stored  # a bare model knows no class names

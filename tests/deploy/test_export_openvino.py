@@ -20,6 +20,18 @@ def test_export_openvino_writes_ir_that_matches_the_model(tmp_path, capsys) -> N
     assert out.is_file() and out.with_suffix(".bin").is_file()
     match = re.search(r"max abs difference ([0-9.e+-]+)", text)
     assert match and float(match.group(1)) < 1e-4, text
+    # the IR carries what a deployment needs besides the graph, as the ONNX file does
+    import json
+
+    import openvino as ov
+
+    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
+
+    meta = read_metadata(resolve_checkpoint(run_dir))
+    ir = ov.Core().read_model(str(out))
+    assert json.loads(ir.get_rt_info(["resnets", "class_names"]).astype(str)) == json.loads(meta["classes"])
+    assert json.loads(ir.get_rt_info(["resnets", "mean"]).astype(str)) == json.loads(meta["mean"])
+    assert json.loads(ir.get_rt_info(["resnets", "input_size"]).astype(str))[0] == int(meta["in_chans"])
 
 
 def test_export_openvino_without_it_names_the_extra(tmp_path, monkeypatch, capsys) -> None:

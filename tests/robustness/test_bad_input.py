@@ -141,7 +141,9 @@ def test_predict_skips_a_decompression_bomb_and_predicts_the_rest(
     code = main(["predict", str(good[0]), str(bomb), str(good[1]), "--checkpoint", str(good_run), "--topk", "1"])
     out = capsys.readouterr()
     assert code == 1, out.err
-    assert [line.split(":")[0] for line in out.out.splitlines()] == [str(p) for p in good]
+    banner, *lines = out.out.splitlines()
+    assert banner.startswith("predicting 3 image(s) with ")
+    assert [line.split(":")[0] for line in lines] == [str(p) for p in good]
     problems = [line for line in out.err.splitlines() if not line.startswith("resnets predict: ran ")]
     assert len(problems) == 1 and "bomb.png" in out.err and "Traceback" not in out.err
     _one_line(["predict", str(bomb), "--checkpoint", str(good_run)], capsys, "bomb.png", "give PNG/JPEG files")

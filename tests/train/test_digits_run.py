@@ -74,6 +74,19 @@ def test_eval_and_predict_commands(digits_run, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["image"] for r in rows] == [str(p) for p in paths] and all(len(r["topk"]) == 2 for r in rows)
 
+    # without --json, a line first says what is evaluated or predicted with what
+    assert main(["eval", str(digits_run.run_dir), "--device", "cpu"]) == 0
+    banner, result = capsys.readouterr().out.splitlines()
+    best = digits_run.run_dir / "best.safetensors"
+    best_step = json.loads((digits_run.run_dir / "final.json").read_text())["best_step"]
+    assert banner == f"evaluating {best} (resnet20, step {best_step}) on digits test, device cpu ..."
+    assert result.startswith(f"{best} on digits test (")
+    assert main(["predict", *map(str, paths), "--checkpoint", str(digits_run.run_dir)]) == 0
+    banner, *lines = capsys.readouterr().out.splitlines()
+    params = sum(p.numel() for p in digits_run.model.parameters())
+    assert banner == (f"predicting 3 image(s) with {digits_run.run_dir} ({params / 1e6:.2f} M parameters, 10 classes, "
+                      "1x8x8 input) on cpu, batches of 64") and len(lines) == 3
+
 
 def test_train_command_rejects_unknown_keys_with_a_suggestion(capsys, tmp_path):
     code = main(["train", "--config", "configs/demo.yaml", "optim.lrr=0.1", f"train.out_dir={tmp_path}"])

@@ -150,7 +150,9 @@ def test_torchrun_launches_resnets_train(runs, tmp_path):
         capture_output=True, text=True, timeout=150, env=env, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("run directory:") == 1  # printed by rank 0 only
+    # printed by rank 0 only: the start banner (with its run directory and 2 processes), the result
+    assert proc.stdout.count("preparing resnet20") == 1 and proc.stdout.count(", 2 processes") == 1
+    assert proc.stdout.count("run directory:") == 2 and proc.stdout.count("trained resnet20") == 1
     (run_dir,) = (tmp_path / "out").iterdir()
     final = json.loads((run_dir / "final.json").read_text())
     assert abs(final["test"]["loss"] - runs.one.test["loss"]) < TOL
@@ -190,3 +192,43 @@ def test_gloo_sync_bn_keeps_the_state_dict_and_is_plain_bn_in_one_process():
     assert isinstance(converted[1], GlooSyncBatchNorm) and isinstance(converted[2][0], GlooSyncBatchNorm)
     assert list(converted.state_dict()) == list(reference)
     torch.testing.assert_close(converted(x), expected)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals")
+def test_ctrl_c_under_torchrun_stops_every_rank_at_one_step(tmp_path):
+    """torchrun passes Ctrl-C to its processes; they agree on one step at their next check (the
+    loss all-reduce carries the signal), rank 0 saves it and names the torchrun command that resumes."""
+    import re
+    import signal
+
+    log_every = 5
+    recipe = _recipe(tmp_path)
+    recipe["train"].update(out_dir=str(tmp_path / "out"), iterations=100_000, log_every=log_every, eval_every=1000)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "resnets", "train", "--config", str(config), "--device", "cpu", *TWO],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if line.startswith(f"step {4 * log_every}/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=150)
+    (run_dir,) = (tmp_path / "out").iterdir()
+    match = re.search(rf"resnets train: interrupted \(SIGINT\) at step (\d+) of 100000; checkpoint saved in {run_dir}\n"
+                      rf"  resume with: torchrun --nproc_per_node=2 -m resnets train --resume {run_dir} --device cpu\n",
+                      stderr)
+    assert match, stderr[-3000:]
+    step = int(match.group(1))
+    assert step % log_every == 0 and step >= 4 * log_every  # the ranks stopped together at a check
+    assert stderr.count("resnets train: interrupted") == 1  # said by rank 0 only
+    from resnets.train.rundir.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run_dir / "last.safetensors").step == step

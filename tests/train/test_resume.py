@@ -46,3 +46,18 @@ def test_resume_from_the_command_line_uses_the_run_dirs_config(tmp_path, capsys)
 
     assert load_checkpoint(first.run_dir / "last.safetensors").step == 4
     assert (first.run_dir / "final.json").is_file()
+
+
+def test_resuming_a_finished_run_says_it_is_complete_and_keeps_its_results(tmp_path, capsys):
+    from resnets.cli import main
+
+    done = run(config_from_mapping(tiny_recipe(tmp_path, train={"iterations": 4})), device="cpu", quiet=True)
+    final = (done.run_dir / "final.json").read_text()
+    last = (done.run_dir / "last.safetensors").read_bytes()
+    assert main(["train", "--resume", str(done.run_dir), "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "the run was already complete: resnet20 on synthetic, 4 of 4 steps; nothing was trained" in out
+    assert f"test acc {100 * done.test['acc']:.2f}%" in out  # the saved results, not recomputed ones
+    assert f"results: {done.run_dir / 'final.json'}" in out
+    assert (done.run_dir / "final.json").read_text() == final
+    assert (done.run_dir / "last.safetensors").read_bytes() == last

@@ -77,8 +77,6 @@ def test_dump_round_trips(tmp_path):
 
 @pytest.mark.parametrize("name", ["demo", "cifar10_he2015", "imagenet_v1", "finetune_example"])
 def test_shipped_recipes_load(name):
-    from pathlib import Path
+    from resnets.train.recipes import shipped_recipes
 
-    path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
-    cfg = load_config(path)
-    assert cfg.model.name
+    assert load_config(shipped_recipes()[name]).model.name

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import statistics
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,6 +26,7 @@ import torch
 from resnets.bench.config import BenchConfig
 from resnets.bench.env import environment, load_average
 from resnets.bench.memory import NOT_MEASURED_CPU, peak_bytes
+from resnets.bench.results import WORKLOAD_TITLES, header_lines, load_line, workload_lines
 from resnets.bench.sources import Batches, loader_batches, synthetic_batches
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import Twin, get_twin
@@ -32,6 +35,7 @@ from resnets.models import create_model
 from resnets.runtime import Runtime
 
 SCHEMA = 1
+Report = Callable[[str], None]  # receives text as the benchmark goes
 
 
 def _native_size(name: str) -> int:
@@ -72,9 +76,14 @@ def _memory(setup: Setup, twin: Twin, workload: str, *, name: str, notes: list[s
     return value
 
 
-def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str]) -> dict[str, Any]:
+def _measure(cfg: BenchConfig, setup: Setup, twin: Twin, workload: str, notes: list[str], report: Report) -> dict[str, Any]:
     sides = build_sides(setup, twin, workload)
-    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch, device=setup.runtime.device)
+
+    def warm(seconds: float) -> None:
+        report(f"{WORKLOAD_TITLES.get(workload, workload)}: warmed up; the timed steps take about {seconds:.2g} s")
+
+    rates = alternate(sides, warmup=cfg.warmup, reps=cfg.reps, steps=cfg.steps, batch=cfg.batch,
+                      device=setup.runtime.device, on_warm=warm)
     descriptions = {side.name: side.description for side in sides}
     del sides
     out: dict[str, Any] = {}
@@ -127,19 +136,26 @@ def resolve(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     }
 
 
-def run_bench(cfg: BenchConfig) -> dict[str, Any]:
-    """Measure ``cfg`` and return the result dict (nothing printed, nothing written)."""
+def run_bench(cfg: BenchConfig, *, report: Report | None = None) -> dict[str, Any]:
+    """Measure ``cfg`` and return the result dict (nothing written). ``report`` receives text as
+    the run goes: the header before the first step, then each workload's figures once measured."""
     runtime = cfg.runtime()
     threads_before = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
-        return _run(cfg, runtime)
+        return _run(cfg, runtime, report or (lambda text: None))
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
+def _plan(cfg: BenchConfig) -> str:
+    per_side = cfg.warmup + cfg.reps * cfg.steps + (2 if cfg.memory else 0)
+    return (f"measuring {len(cfg.workloads)} workload(s) x 2 sides x {per_side} steps of batch {cfg.batch}; "
+            "each workload's figures follow when it is done")
+
+
+def _run(cfg: BenchConfig, runtime: Runtime, report: Report) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     device = runtime.device
     twin = get_twin(cfg.model)
@@ -154,14 +170,7 @@ def _run(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     results: dict[str, Any] = {}
-    for workload in cfg.workloads:
-        results[workload] = _measure(cfg, setup, twin, workload, notes)
-        _release(device)
-    env["load_average_end"] = load_average()
-    busy = _busy_note(env, device)
-    if busy:
-        notes.append(busy)
-    return {
+    result = {
         "schema": SCHEMA,
         "config": {**dataclasses.asdict(cfg), "workloads": list(cfg.workloads)},  # JSON-native
         "resolved": resolved,
@@ -172,6 +181,19 @@ def _run(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
         "results": results,
         "notes": notes,
     }
+    report("\n".join([*header_lines(result), load_line(result), _plan(cfg)]))
+    started = time.perf_counter()
+    for i, workload in enumerate(cfg.workloads):
+        results[workload] = _measure(cfg, setup, twin, workload, notes, report)
+        _release(device)
+        left = len(cfg.workloads) - i - 1
+        eta = f"\n({left} more workload(s), about {(time.perf_counter() - started) / (i + 1) * left:.0f} s to go)" if left else ""
+        report("\n".join(workload_lines(workload, results[workload])) + eta)
+    env["load_average_end"] = load_average()
+    busy = _busy_note(env, device)
+    if busy:
+        notes.append(busy)
+    return result
 
 
 __all__ = ["SCHEMA", "ratios", "resolve", "run_bench"]

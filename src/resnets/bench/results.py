@@ -13,35 +13,53 @@ def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
-def format_text(result: dict[str, Any]) -> str:
-    """Every figure with its ratio, the device, the versions and what exactly ran."""
+def header_lines(result: dict[str, Any]) -> list[str]:
+    """What is measured, where, with which versions, and how (known before the first step)."""
     env, cfg, res = result["env"], result["config"], result["resolved"]
-    lines = [
+    return [
         f"resnets bench: {cfg['model']}, batch {cfg['batch']}, {result['image_size']}px, {res['precision']}, "
         f"channels_last={res['channels_last']}, compile={res['compile']}, cuda_graphs={res['cuda_graphs']}",
         f"device: {env['device_name']} [{env['device']}]",
         f"torch {env['torch']}, torchvision {env['torchvision']}, resnets {env['resnets']}, python {env['python']}"
         + (f", CUDA {env['cuda']}" if "cuda" in env else ""),
-        f"load average: {env.get('load_average')} at start, {env.get('load_average_end')} at end; {env['date']}",
         f"batches: {result['batches']}",
         f"twin: {result['reference']}",
         f"timing: median of {cfg['reps']} alternating repetitions of {cfg['steps']} steps after {cfg['warmup']} "
         "warm-up steps per side",
     ]
+
+
+def load_line(result: dict[str, Any]) -> str:
+    env = result["env"]
+    end = f", {env['load_average_end']} at end" if env.get("load_average_end") is not None else ""
+    return f"load average: {env.get('load_average')} at start{end}; {env['date']}"
+
+
+def workload_lines(workload: str, r: dict[str, Any]) -> list[str]:
+    """One workload's figures: each side's median, range and memory, and the ratio."""
+    lines = [f"{WORKLOAD_TITLES.get(workload, workload)}:"]
+    for side in ("ours", "theirs"):
+        s = r[side]
+        lines.append(
+            f"  {side:<6} {s['img_per_s']:>10,.1f} img/s  (min {s['min']:,.1f}, max {s['max']:,.1f}, "
+            f"spread {100 * s['spread']:.0f}%)  peak memory {_mib(s['peak_memory_bytes'])}"
+        )
+        lines.append(f"         {s['description']}")
+    paired = f" (median of per-repetition ratios: {r['paired_ratio']:.3f})" if "paired_ratio" in r else ""
+    lines.append(f"  ratio ours/theirs: {r['ratio']:.3f}{paired}")
+    return lines
+
+
+def note_lines(result: dict[str, Any]) -> list[str]:
+    return [f"note: {note}" for note in result.get("notes", [])]
+
+
+def format_text(result: dict[str, Any]) -> str:
+    """Every figure with its ratio, the device, the versions and what exactly ran."""
+    lines = [*header_lines(result), load_line(result)]
     for workload, r in result["results"].items():
-        lines.append(f"{WORKLOAD_TITLES.get(workload, workload)}:")
-        for side in ("ours", "theirs"):
-            s = r[side]
-            lines.append(
-                f"  {side:<6} {s['img_per_s']:>10,.1f} img/s  (min {s['min']:,.1f}, max {s['max']:,.1f}, "
-                f"spread {100 * s['spread']:.0f}%)  peak memory {_mib(s['peak_memory_bytes'])}"
-            )
-            lines.append(f"         {s['description']}")
-        paired = f" (median of per-repetition ratios: {r['paired_ratio']:.3f})" if "paired_ratio" in r else ""
-        lines.append(f"  ratio ours/theirs: {r['ratio']:.3f}{paired}")
-    for note in result.get("notes", []):
-        lines.append(f"note: {note}")
-    return "\n".join(lines)
+        lines += workload_lines(workload, r)
+    return "\n".join(lines + note_lines(result))
 
 
 def save_json(result: dict[str, Any], path: str | Path) -> Path:
@@ -62,4 +80,4 @@ def load_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["format_text", "load_json", "save_json"]
+__all__ = ["format_text", "header_lines", "load_json", "load_line", "note_lines", "save_json", "workload_lines"]

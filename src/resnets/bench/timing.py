@@ -32,11 +32,18 @@ def time_steps(step: Callable[[], None], *, steps: int, device: torch.device) ->
 
 
 def alternate(
-    sides: Sequence[Side], *, warmup: int, reps: int, steps: int, batch: int, device: torch.device
+    sides: Sequence[Side], *, warmup: int, reps: int, steps: int, batch: int, device: torch.device,
+    on_warm: Callable[[float], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Images per second of each side, one value per repetition, after ``warmup`` steps each."""
+    """Images per second of each side, one value per repetition, after ``warmup`` steps each.
+    ``on_warm`` receives the seconds the timed steps are expected to take, from the warm-up's pace
+    (an upper estimate: the first steps are the slowest)."""
+    expected = 0.0
     for side in sides:
-        time_steps(side.step, steps=warmup, device=device)
+        seconds = time_steps(side.step, steps=warmup, device=device)
+        expected += seconds / max(1, warmup) * reps * steps
+    if on_warm is not None:
+        on_warm(expected)
     rates: dict[str, list[float]] = {side.name: [] for side in sides}
     for rep in range(reps):
         order = list(sides) if rep % 2 == 0 else list(reversed(sides))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from resnets.bench import BenchConfig, format_text, run_bench, save_json
+from resnets.bench import BenchConfig, run_bench, save_json
 from resnets.bench.config import COMPILE, DATA, PRECISIONS, SWITCH, WORKLOADS
+from resnets.bench.results import load_line, note_lines
 from resnets.bench.twins import TWINS
 
 
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json)")
     p.add_argument("--model", default="resnet20", metavar="NAME", help=f"one of: {', '.join(sorted(TWINS))}")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=32, help="images per step")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the model's native)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: train, infer (default: both)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA, fp32 on CPU")
@@ -71,8 +72,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from resnets.bench.deploy import run_deploy_cli
 
         return run_deploy_cli(args)
-    result = run_bench(config_from_args(args))
-    print(format_text(result))
+    result = run_bench(config_from_args(args), report=lambda text: print(text, flush=True))  # as it is measured
+    print("\n".join([load_line(result), *note_lines(result)]))
     if args.json:
         print(f"wrote {save_json(result, args.json)}")
     return 0

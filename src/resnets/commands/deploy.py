@@ -18,7 +18,8 @@ from resnets.deploy.export import export_onnx, export_torchscript, verify_onnx, 
 @dataclass(frozen=True)
 class Format:
     suffix: str
-    export: Callable[[nn.Module, Path, tuple[int, ...], bool, bool], Path]  # (model, path, size, fold, dynamic)
+    # (model, path, size, fold, dynamic, metadata: class names, mean/std, input size where the format keeps them)
+    export: Callable[[nn.Module, Path, tuple[int, ...], bool, bool, dict[str, str]], Path]
     verify: Callable[[nn.Module, Path, tuple[int, ...], int], float]  # (model, path, size, batch)
     verifier: str
 
@@ -26,19 +27,21 @@ class Format:
 FORMATS: dict[str, Format] = {
     "onnx": Format(
         suffix=".onnx",
-        export=lambda m, p, size, fold, dynamic: export_onnx(m, p, input_size=size, fold=fold, dynamic_batch=dynamic),
+        export=lambda m, p, size, fold, dynamic, meta: export_onnx(m, p, input_size=size, fold=fold,
+                                                                   dynamic_batch=dynamic, metadata=meta),
         verify=lambda m, p, size, batch: verify_onnx(m, p, input_size=size, batch=batch),
         verifier="onnxruntime",
     ),
     "openvino": Format(
         suffix=".xml",
-        export=lambda m, p, size, fold, dynamic: _openvino().export_openvino(m, p, input_size=size, fold=fold),
+        export=lambda m, p, size, fold, dynamic, meta: _openvino().export_openvino(m, p, input_size=size, fold=fold,
+                                                                                  metadata=meta),
         verify=lambda m, p, size, batch: _openvino().verify_openvino(m, p, input_size=size, batch=batch),
         verifier="openvino (f32)",
     ),
     "torchscript": Format(
         suffix=".pt",
-        export=lambda m, p, size, fold, dynamic: export_torchscript(m, p, input_size=size, fold=fold),
+        export=lambda m, p, size, fold, dynamic, meta: export_torchscript(m, p, input_size=size, fold=fold),
         verify=lambda m, p, size, batch: verify_torchscript(m, p, input_size=size, batch=batch),
         verifier="torch.jit.load",
     ),
@@ -130,6 +133,21 @@ def _resolve_model(args: argparse.Namespace) -> tuple[nn.Module, tuple[int, ...]
     return model, tuple(model.default_input_size), Path(args.model)
 
 
+def _deploy_metadata(args: argparse.Namespace, size: tuple[int, ...]) -> dict[str, str]:
+    """The input size, and from a checkpoint its class names, mean/std and model name."""
+    import json
+
+    from resnets.deploy.export import deploy_metadata
+    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
+
+    if args.checkpoint is None:
+        return deploy_metadata(input_size=size, model_name=args.model)
+    meta = read_metadata(resolve_checkpoint(args.checkpoint))
+    values = {k: json.loads(meta[k]) for k in ("classes", "mean", "std") if k in meta}
+    return deploy_metadata(input_size=size, class_names=values.get("classes"), mean=values.get("mean"),
+                           std=values.get("std"), model_name=meta.get("model"))
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     fmt = FORMATS.get(args.format)
     if fmt is None:
@@ -145,7 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot write {out}: {base} is not a writable directory; "
                        "choose a writable place with --out FILE")
     try:
-        path = fmt.export(model, out, size, not args.no_fold, not args.static_batch)
+        path = fmt.export(model, out, size, not args.no_fold, not args.static_batch, _deploy_metadata(args, size))
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB; input (N, {size[0]}, {size[1]}, {size[2]}), "
               f"{'BN folded' if not args.no_fold else 'BN kept'}"
               f"{', dynamic batch' if args.format == 'onnx' and not args.static_batch else ''})")

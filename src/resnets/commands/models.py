@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("summary", help="the layer table of one model")
     s.add_argument("name", help="a model name (see `resnets models`)")
     s.add_argument("--input-size", type=int, default=None, help="image side in pixels (default: native)")
-    s.add_argument("--in-chans", type=int, default=3)
-    s.add_argument("--num-classes", type=int, default=None)
+    s.add_argument("--in-chans", type=int, default=3, help="input channels")
+    s.add_argument("--num-classes", type=int, default=None, help="classes of the head (default: the model's)")
     s.set_defaults(func=cmd_summary)
 
 

@@ -13,17 +13,48 @@ from typing import Any
 from resnets.cli import CLIError
 
 
-def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
-    p.add_argument("--depths", type=int, nargs="+", metavar="D", help="network depths (6n+2: 8, 14, 20, 32, 44, 56, 110)")
-    p.add_argument("--iterations", type=int, help="training iterations per network")
-    p.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds; each network is trained once per seed")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--lr", type=float, help="base learning rate")
-    p.add_argument("--milestones", type=int, nargs="*", metavar="IT", help="iterations at which the lr is divided by 10")
-    p.add_argument("--eval-every", type=int, dest="eval_every", help="iterations between points of the curves")
+def _defaults(study: str, field: str) -> Callable[[], str]:
+    """``--help``'s "(default: A on a CPU, B on CUDA)" for ``field`` of the study's recipes, computed
+    only when the help is shown (the studies' modules are not imported to build the parser)."""
+
+    def text() -> str:
+        from resnets.studies.recipe import STUDY_DEFAULTS
+
+        table = STUDY_DEFAULTS[study]
+
+        def value(kind: str) -> str:
+            v = getattr(table[kind], field)
+            return " ".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+        values = {where: value(kind) for kind, where in (("cpu", "on a CPU"), ("cuda", "on CUDA")) if kind in table}
+        if len(set(values.values())) == 1:
+            return f"(default: {next(iter(values.values()))})"
+        return "(default: " + ", ".join(f"{v} {where}" for where, v in values.items()) + ")"
+
+    return text
+
+
+def _add_common(p: argparse.ArgumentParser, study: str, *, data: bool = True) -> None:
+    options: list[tuple[str, str, dict[str, Any]]] = [
+        ("--depths", "depths", {"type": int, "nargs": "+", "metavar": "D",
+                                "help": "network depths (6n+2: 8, 14, 20, 32, 44, 56, 110)"}),
+        ("--iterations", "iterations", {"type": int, "help": "training iterations per network"}),
+        ("--seeds", "seeds", {"type": int, "nargs": "+", "metavar": "S",
+                              "help": "seeds; each network is trained once per seed"}),
+        ("--batch-size", "batch_size", {"type": int, "dest": "batch_size", "help": "images per step"}),
+        ("--lr", "lr", {"type": float, "help": "base learning rate"}),
+        ("--milestones", "milestones", {"type": int, "nargs": "*", "metavar": "IT",
+                                        "help": "iterations at which the lr is divided by 10"}),
+        ("--eval-every", "eval_every", {"type": int, "dest": "eval_every",
+                                        "help": "iterations between points of the curves"}),
+    ]
     if data:
-        p.add_argument("--data", dest="data_name", metavar="NAME",
-                       help="dataset name: digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic")
+        options.append(("--data", "data", {"dest": "data_name", "metavar": "NAME", "help": "dataset name: digits, "
+                        "mnist, fashion-mnist, cifar10, cifar100, imagefolder, synthetic"}))
+    for flag, field, kwargs in options:
+        action = p.add_argument(flag, **kwargs)
+        action.default_help = _defaults(study, field)  # type: ignore[attr-defined]  # read by cli's formatter
+    if data:
         p.add_argument("--data-dir", dest="data_dir", metavar="DIR", help="where the dataset lives")
         p.add_argument("--download", action="store_true", help="download the dataset when it is missing (needs network)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); cuda selects the paper's defaults")
@@ -39,13 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kinds = study.add_subparsers(dest="study", metavar="STUDY")
     kinds.required = True
     d = kinds.add_parser("degradation", help="plain vs residual nets of several depths: error against iterations (Fig. 6)")
-    _add_common(d)
+    _add_common(d, "degradation")
     d.set_defaults(func=cmd_degradation)
     g = kinds.add_parser("gradients", help="gradient norm at every layer, plain vs residual, at init and after training")
-    _add_common(g)
+    _add_common(g, "gradients")
     g.set_defaults(func=cmd_gradients)
     i = kinds.add_parser("identity", help="zeroed branches are the identity; inserted units; branch sizes (Fig. 7)")
-    _add_common(i)
+    _add_common(i, "identity")
     i.add_argument("--blocks", type=int, default=4, metavar="K", help="units to insert into the trained networks")
     i.set_defaults(func=cmd_identity)
 

@@ -15,6 +15,7 @@ from resnets.cli import CLIError
 
 if TYPE_CHECKING:
     from resnets.train.config import TrainConfig
+    from resnets.train.interrupt import TrainingInterrupted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(e.g. optim.lr=0.05 model.name=resnet32 data.batch_size=64).",
     )
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, values parsed as YAML")
-    t.add_argument("--config", help="a YAML recipe (see configs/); optional with --resume RUN_DIR")
+    t.add_argument("--config", help="a shipped recipe by name (demo, cifar10_he2015, ...: see --list-configs) or a "
+                   "YAML file; optional with --resume RUN_DIR")
+    t.add_argument("--list-configs", action="store_true", help="list the shipped recipes and exit")
     t.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                    help="continue the newest run of this name, or the run directory / checkpoint PATH")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -33,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser("eval", help="evaluate a checkpoint on its dataset's test or validation split")
     e.add_argument("checkpoint", help="a run directory (uses best, else last) or a .safetensors checkpoint")
-    e.add_argument("--split", choices=("test", "val"), default="test")
-    e.add_argument("--device", default=None)
+    e.add_argument("--split", choices=("test", "val"), default="test", help="the split to evaluate on")
+    e.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     _backend_options(e, auto=False)
     e.set_defaults(func=cmd_eval)
@@ -43,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--checkpoint", help="a run directory or a .safetensors checkpoint")
     p.add_argument("--weights", help="published weights by name instead, e.g. resnet50.IMAGENET1K_V2 (`resnets weights`)")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--topk", type=int, default=5, help="labels per image, most likely first")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     p.add_argument("--compile", action="store_true", help="torch.compile the folded model (pays off on many images)")
@@ -63,7 +66,7 @@ def _backend_options(p: argparse.ArgumentParser, *, auto: bool) -> None:
                    help="compute precision (bf16 on the CPU only with AVX512-BF16 or AMX; int8: `resnets quantize`)")
 
 
-def _config_for(args: argparse.Namespace) -> TrainConfig:
+def _config_for(args: argparse.Namespace, notes: list[str]) -> TrainConfig:
     from resnets.train import load_config
 
     overrides = list(args.overrides)
@@ -86,8 +89,8 @@ def _config_for(args: argparse.Namespace) -> TrainConfig:
                 raise CLIError(f"--resume {resume}: {run_dir} holds no config.yaml, so it is not a run directory "
                                "written by `resnets train`; give one (e.g. runs/<name>-<time>)")
     if config is None:
-        raise CLIError("give a recipe: resnets train --config configs/demo.yaml [key=value ...]")
-    cfg = load_config(config, overrides)
+        raise CLIError("give a recipe: resnets train --config demo [key=value ...] (--list-configs shows them)")
+    cfg = load_config(config, overrides, notes=notes)
     if resume is None:
         return cfg
     # set directly, not as a key=value override: a path is not always valid YAML (any bytes Linux allows)
@@ -99,22 +102,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     then every rank trains its shard and only rank 0 logs, writes and prints."""
     from resnets.train import NonFiniteLossError, run
     from resnets.train.distributed import distributed_session, launch_env
+    from resnets.train.interrupt import TrainingInterrupted
     from resnets.train.rundir.atomic import StorageError
     from resnets.train.rundir.lock import RunDirBusyError
 
-    cfg = _config_for(args)
+    if args.list_configs:
+        return _list_configs()
+    notes: list[str] = []
+    cfg = _config_for(args, notes)
     env = launch_env()
     try:
         if env is None:
-            result = run(cfg, device=args.device, quiet=args.quiet)
+            result = run(cfg, device=args.device, quiet=args.quiet, notes=notes)
         else:
             with distributed_session(cfg.train, env=env, device=args.device) as runtime:
-                result = run(cfg, runtime=runtime, quiet=args.quiet or env.rank != 0)
+                result = run(cfg, runtime=runtime, quiet=args.quiet or env.rank != 0, notes=notes)
             if env.rank != 0:
                 return 0
     except (NonFiniteLossError, StorageError, RunDirBusyError) as exc:  # NaN: every rank stops at the same step
         raise CLIError(str(exc)) from None
-    parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
+    except TrainingInterrupted as exc:
+        if env is None or env.rank == 0:
+            _report_interrupted(exc, device=args.device, processes=env.world_size if env is not None else 1)
+        return exc.exit_code
+    if result.already_complete:
+        parts = [f"the run was already complete: {cfg.model.name} on {cfg.data.name}, {result.step} of "
+                 f"{result.total_steps} steps; nothing was trained"]
+    else:
+        parts = [f"trained {cfg.model.name} on {cfg.data.name}: {result.step} steps in {result.elapsed_s:.1f} s"]
     if result.best_val_acc is not None:
         parts.append(f"best val acc {100 * result.best_val_acc:.2f}%")
     if result.test is not None:
@@ -122,11 +137,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("; ".join(parts))
     print(f"run directory: {result.run_dir}")
     if result.run_dir is not None:
-        shown = [("curves", "curves.png"), ("best checkpoint", "best.safetensors"), ("last checkpoint", "last.safetensors")]
+        shown = [("results", "final.json"), ("curves", "curves.png"), ("best checkpoint", "best.safetensors"),
+                 ("last checkpoint", "last.safetensors")]
         for label, name in shown:
             if (result.run_dir / name).exists():
                 print(f"  {label}: {result.run_dir / name}")
     return 0
+
+
+def _list_configs() -> int:
+    from resnets.data.paths import shown
+    from resnets.train.recipes import describe, shipped_recipes
+
+    recipes = shipped_recipes()
+    width = max(map(len, recipes))
+    for name, path in recipes.items():
+        print(f"{name:<{width}}  {describe(path)}")
+    print(f"(use one as --config NAME; copy a file from {shown(next(iter(recipes.values())).parent)} to change it)")
+    return 0
+
+
+def _report_interrupted(exc: TrainingInterrupted, *, device: str | None, processes: int) -> None:
+    """On a fresh line (a progress bar may hold the cursor): where the run stopped and how to go on,
+    in one write (a launcher's own messages may share the stream)."""
+    lead = "\n" if sys.stderr.isatty() else ""
+    command = exc.resume_command(device=device, processes=processes)
+    resume = f"  resume with: {command}\n" if command is not None else ""
+    sys.stderr.write(f"{lead}resnets train: {exc}\n{resume}")
+    sys.stderr.flush()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -146,6 +184,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.precision == "int8":
         raise CLIError("int8 is evaluated by `resnets quantize RUN`, which reports top-1 before and after")
     device = "cpu" if args.backend not in (None, "torch") else args.device
+    if not args.json:  # loading the data can take a while: say first what is evaluated on what
+        print(f"evaluating {path} ({metadata.get('model', 'a network')}, step {metadata.get('step', '?')}) on "
+              f"{cfg.data.name} {args.split}, device {device or 'auto'} ...", flush=True)
     # the network the checkpoint's metadata describes (a converted checkpoint's options included)
     run = prepare_run(cfg, make_runtime(cfg.train, device=device), weights=path,
                       model_fn=lambda _cfg, _bundle: model_from_metadata(metadata))
@@ -209,6 +250,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = load_predictor(args.checkpoint, device=args.device)
     if predictor.note:
         print(f"resnets predict: note: {predictor.note}", file=sys.stderr)
+    if not args.json:
+        params = sum(p.numel() for p in predictor.model.parameters())
+        print(f"predicting {len(args.images)} image(s) with {args.weights or shown(args.checkpoint)} "
+              f"({params / 1e6:.2f} M parameters, {len(predictor.classes)} classes, "
+              f"{predictor.in_chans}x{predictor.image_size}x{predictor.image_size} input) on {predictor.device}, "
+              f"batches of {args.batch_size}", flush=True)
     # BN folded into the convolutions; bf16 and channels_last on CUDA; on the CPU the fastest installed path
     backend, precision = _resolve_backend(args, predictor.device.type)
     size = (predictor.in_chans, predictor.image_size, predictor.image_size)

@@ -43,6 +43,7 @@ class DataBundle:
     crop_fraction: float = 1.0  # evaluation: resize to image_size / crop_fraction, centre-crop
     device_resident: bool = False
     notes: list[str] = field(default_factory=list)
+    source: str = ""  # where the images were read from (a folder), or how they were made ("built in")
 
     def preprocess(self, image: Image.Image) -> Tensor:
         """One PIL image -> (C, H, W) float32: this dataset's evaluation transform."""

@@ -2,14 +2,18 @@
 
 Unreadable files are collected and reported once; the cache is keyed by a hash of the file
 list (paths, sizes, modification times) and the decoded size, so any change re-decodes.
+Building or reusing the cache is told through the ``resnets.data.decode`` logger (the command
+line shows it on stderr): where the cache is and how big.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from PIL import Image
 
 from resnets.data.images import DECODE_ERRORS, open_image, resize_center_crop_pil, to_chw_uint8, to_mode
 from resnets.data.paths import shown, user_cache_dir
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DECODE_ERRORS", "decode_all", "decode_cached", "decode_image", "file_list_key"]
 
@@ -92,9 +98,15 @@ def decode_cached(
     images_path, ok_path = base.with_suffix(".images.npy"), base.with_suffix(".ok.npy")
     if images_path.is_file() and ok_path.is_file():
         try:
-            return np.load(images_path), np.load(ok_path)
+            images, ok = np.load(images_path), np.load(ok_path)
+            log.info("decode cache: reusing %s (%s, %d images of %d px)", shown(images_path),
+                     _size_text(images_path.stat().st_size), len(paths), size)
+            return images, ok
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
+    log.info("decode cache: decoding %d images to %d px into %s (once; data.decode_cache=false skips the cache)",
+             len(paths), size, shown(images_path))
+    started = time.perf_counter()
     images, ok = decode_all(paths, size=size, in_chans=in_chans, workers=workers)
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -103,9 +115,19 @@ def decode_cached(
             with open(tmp, "wb") as handle:
                 np.save(handle, array)
             tmp.replace(path)
+        log.info("decode cache: wrote %s (%s) in %.1f s", shown(images_path), _size_text(images_path.stat().st_size),
+                 time.perf_counter() - started)
     except OSError:
-        pass  # a read-only cache directory only costs speed
+        log.info("decode cache: %s cannot be written; the images are decoded again next time",
+                 shown(images_path.parent))
     return images, ok
+
+
+def _size_text(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes / 1e3:.1f} kB"
 
 
 def probe_size(paths: list[str]) -> tuple[int, int]:

@@ -7,6 +7,7 @@ tail of ``epoch(e)`` exactly, whatever the number of workers.
 
 from __future__ import annotations
 
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -29,6 +30,12 @@ from resnets.data.splits import mix_seed, rank_shard, stratified_split
 from resnets.data.stats import channel_stats_of
 
 STATS_SAMPLES = 1000  # training images decoded to estimate mean / std
+
+
+def _leave_ctrl_c_to_the_main_process(worker_id: int) -> None:
+    """A decode worker ignores the Ctrl-C a terminal sends to the whole process group: the main
+    process finishes its step, saves, and then stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _resize_crop(size: int, crop_fraction: float) -> Callable[[Image.Image], Image.Image]:
@@ -132,7 +139,7 @@ class FolderLoader:
         self._loader = DataLoader(
             self.dataset, batch_size=batch_size, sampler=self._sampler, num_workers=workers,
             collate_fn=_collate, pin_memory=device.type == "cuda", drop_last=train,
-            persistent_workers=workers > 0,
+            persistent_workers=workers > 0, worker_init_fn=_leave_ctrl_c_to_the_main_process,
         )
         if train and len(self) == 0:
             raise ValueError(f"the training split has {self.num_samples} samples on this rank, "

@@ -1,7 +1,7 @@
 """Training: typed recipes, the engine, checkpoints, fine-tuning, prediction.
 
 >>> from resnets.train import load_config, run
->>> result = run(load_config("configs/demo.yaml", ["train.epochs=2"]))
+>>> result = run(load_config("demo", ["train.epochs=2"]))   # a shipped recipe, or a YAML file
 """
 
 from resnets.runtime import Runtime
@@ -18,6 +18,7 @@ from resnets.train.config import (
 from resnets.train.configio import ConfigError, config_from_mapping, dump_config, load_config
 from resnets.train.engine import NonFiniteLossError, fit
 from resnets.train.evaluate import evaluate
+from resnets.train.interrupt import TrainingInterrupted
 from resnets.train.runner import RunResult, run
 from resnets.train.runtime import make_runtime
 from resnets.train.schedule import LRSchedule, lr_at, resolve_schedule
@@ -35,6 +36,7 @@ __all__ = [
     "Runtime",
     "ScheduleConfig",
     "TrainConfig",
+    "TrainingInterrupted",
     "build_model",
     "config_from_mapping",
     "dump_config",

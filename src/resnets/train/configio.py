@@ -17,6 +17,7 @@ from typing import Any, Union
 import yaml
 
 from resnets.train.config import TrainConfig, validate
+from resnets.train.recipes import find_recipe
 
 
 class ConfigError(ValueError):
@@ -193,26 +194,44 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_from_mapping(values: Mapping[str, Any], overrides: Sequence[str] = ()) -> TrainConfig:
-    """A validated :class:`TrainConfig` from a mapping plus ``key=value`` overrides."""
-    merged = merge(values, parse_overrides(overrides))
+def config_from_mapping(
+    values: Mapping[str, Any], overrides: Sequence[str] = (), *, notes: list[str] | None = None
+) -> TrainConfig:
+    """A validated :class:`TrainConfig` from a mapping plus ``key=value`` overrides.
+
+    A run has one length: an override of ``train.iterations`` on a recipe that counts
+    ``train.epochs`` clears the epochs (and the other way round); ``notes`` receives a line saying so.
+    """
+    update = parse_overrides(overrides)
+    merged = merge(values, update)
+    for given, other in (("iterations", "epochs"), ("epochs", "iterations")):
+        ours, theirs = _train_section(update), _train_section(values)
+        if ours.get(given) is not None and other not in ours and theirs.get(other) is not None:
+            merged = merge(merged, {"train": {other: None}})
+            if notes is not None:
+                notes.append(f"train.{given}={ours[given]} replaces the recipe's train.{other}={theirs[other]}")
     return validate(from_dict(TrainConfig, merged))
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML recipe (or start from the defaults when ``path`` is None) and apply overrides."""
+def _train_section(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    train = values.get("train")
+    return train if isinstance(train, Mapping) else {}
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = (), *, notes: list[str] | None = None) -> TrainConfig:
+    """Read a YAML recipe (a file, or a shipped recipe by name such as ``demo``; the defaults when
+    ``path`` is None) and apply overrides; ``notes`` receives how the overrides changed the recipe
+    beyond their own keys (see :func:`config_from_mapping`)."""
     values: Any = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found; recipes are in configs/ (e.g. configs/demo.yaml)")
+        path = find_recipe(path)
         try:
             text = path.read_text(encoding="utf-8")
             if not text.strip():
-                raise ConfigError(f"{path} is empty; a recipe is a YAML mapping of sections like configs/demo.yaml")
+                raise ConfigError(f"{path} is empty; a recipe is a YAML mapping of sections like the shipped demo recipe")
             values = load_yaml(text) or {}
         except UnicodeDecodeError:
-            raise ConfigError(f"{path} is not UTF-8 text; a recipe is a YAML file like configs/demo.yaml") from None
+            raise ConfigError(f"{path} is not UTF-8 text; a recipe is a YAML file like the shipped demo recipe") from None
         except DuplicateKeyError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark is not None else "?"
             raise ConfigError(
@@ -220,11 +239,11 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
             ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(
-                f"{path} is not valid YAML ({_yaml_problem(exc)}); fix the file (recipes look like configs/demo.yaml)"
+                f"{path} is not valid YAML ({_yaml_problem(exc)}); fix the file (compare the shipped demo recipe)"
             ) from None
         if not isinstance(values, Mapping):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
-    return config_from_mapping(values, overrides)
+    return config_from_mapping(values, overrides, notes=notes)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

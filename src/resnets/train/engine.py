@@ -8,6 +8,7 @@ any weights computed from it are saved.
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from resnets.runtime import Runtime
 from resnets.train.config import LoopConfig
 from resnets.train.distributed import eval_module
 from resnets.train.evaluate import evaluate
+from resnets.train.interrupt import StopFlag, TrainingInterrupted, stop_signals
 from resnets.train.optim import set_lr
 from resnets.train.rundir.checkpoint import save_checkpoint
 from resnets.train.rundir.log import RunLog
@@ -64,6 +66,21 @@ def train_step(
 
 
 @dataclass
+class Rate:
+    """Throughput over one window of steps (all processes together): images and steps per second."""
+
+    images_s: float
+    steps_s: float
+
+    def __str__(self) -> str:
+        return f"{self.images_s:,.0f} img/s, {self.steps_s:.2f} step/s"
+
+
+# the bar shows one throughput (the postfix's, measured over the same window as img/s), not tqdm's own
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+@dataclass
 class _Pending:
     """Device tensors of the steps not yet checked."""
 
@@ -71,19 +88,27 @@ class _Pending:
     correct: list[torch.Tensor] = field(default_factory=list)
     seen: int = 0
     since: float = field(default_factory=time.perf_counter)
+    stop_signum: int | None = None  # a stop signal reached some rank (known to all after a flush)
 
 
-def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None, runtime: Runtime) -> float:
-    """Move pending per-step values to the host, check them, add them to the window; returns img/s.
+def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Path | None, runtime: Runtime,
+           stop: StopFlag) -> Rate:
+    """Move pending per-step values to the host, check them, add them to the window; returns the
+    throughput of the steps since the last check.
 
     Under DDP the losses are averaged over ranks first (one all-reduce per check), so every
-    rank sees the global batch's loss and a NaN on any rank stops all of them at the same step.
+    rank sees the global batch's loss and a NaN on any rank stops all of them at the same step;
+    the same all-reduce carries the stop signal, so a signal on any rank stops all at one step.
     """
     if not pending.losses:
-        return 0.0
+        return Rate(0.0, 0.0)
     n = len(pending.losses)
-    local = torch.cat([torch.stack(pending.losses).float(), torch.stack(pending.correct).sum().float().view(1)])
-    summed = runtime.all_reduce_sum(local).tolist()  # (n + 1,): per-step losses, correct
+    signum = float(stop.signum or 0)
+    local = torch.cat([torch.stack(pending.losses).float(), torch.stack(pending.correct).sum().float().view(1),
+                       torch.tensor([signum], device=pending.losses[0].device)])
+    summed = runtime.all_reduce_sum(local).tolist()  # (n + 2,): per-step losses, correct, stop signals
+    if summed[n + 1] > 0:
+        pending.stop_signum = stop.signum or int(signal.SIGTERM)
     values = [v / runtime.world_size for v in summed[:n]]
     first = state.step - len(values)
     for i, v in enumerate(values):
@@ -95,7 +120,8 @@ def _flush(state: TrainState, pending: _Pending, out: FitOutput, *, ckpt_dir: Pa
     state.window["steps"] += len(values)
     state.window["correct"] += summed[n]
     state.window["seen"] += pending.seen * runtime.world_size
-    rate = pending.seen / max(1e-9, time.perf_counter() - pending.since)
+    elapsed = max(1e-9, time.perf_counter() - pending.since)
+    rate = Rate(images_s=pending.seen * runtime.world_size / elapsed, steps_s=n / elapsed)
     pending.losses.clear()
     pending.correct.clear()
     pending.seen, pending.since = 0, time.perf_counter()
@@ -185,38 +211,70 @@ def fit(
     started = time.perf_counter()
     pending = _Pending()
     bar = tqdm(total=state.total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=False,
-               disable=quiet or not runtime.is_main or not sys.stderr.isatty())
+               bar_format=BAR_FORMAT, disable=quiet or not runtime.is_main or not sys.stderr.isatty())
+    lines = not quiet and runtime.is_main and bar.disable  # no bar to watch (a file, a pipe): progress lines
     state.set_train_mode()
     done = state.step >= state.total_steps
-    while not done:
-        epoch, start = divmod(state.step, state.steps_per_epoch)
-        for x, y in train.epoch(epoch, start=start):
-            set_lr(state.optimizer, lr_at(state.step, state.schedule))
-            loss, correct = step_fn(x, y)
-            pending.losses.append(loss)
-            pending.correct.append(correct)
-            pending.seen += int(y.shape[0])
-            state.step += 1
-            bar.update(1)
-            do_eval, do_ckpt, done = _due(state, loop, stop_after=stop_after)
-            if state.step % loop.log_every == 0 or do_eval or do_ckpt:
-                rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime)
-                bar.set_postfix(loss=f"{out.losses[-1]:.4f}", lr=f"{lr_at(state.step - 1, state.schedule):.3g}",
-                                img_s=f"{rate * runtime.world_size:.0f}", refresh=False)
-                if log is not None:
-                    log.scalar("train/loss", out.losses[-1], state.step)
-            if do_eval:
-                out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
-                                               metadata=metadata, started=started, bar=bar, quiet=quiet))
-            if do_ckpt:
-                if report_dir is not None:
-                    _check_weights(state, ckpt_dir=report_dir)  # on every rank: DDP keeps the weights equal
-                    if ckpt_dir is not None:
-                        save_checkpoint(ckpt_dir, "last", module=state.model, metadata=metadata,
-                                        state=state.state_dict())
-                    state.last_saved_step = state.step
-                runtime.barrier()  # no rank goes on (or reads it) before the checkpoint is complete
-            if done:
-                break
+    with stop_signals() as stop:
+        while not done:
+            epoch, start = divmod(state.step, state.steps_per_epoch)
+            for x, y in train.epoch(epoch, start=start):
+                set_lr(state.optimizer, lr_at(state.step, state.schedule))
+                loss, correct = step_fn(x, y)
+                pending.losses.append(loss)
+                pending.correct.append(correct)
+                pending.seen += int(y.shape[0])
+                state.step += 1
+                bar.update(1)
+                do_eval, do_ckpt, done = _due(state, loop, stop_after=stop_after)
+                # one process stops right after the step a signal interrupted; ranks agree at their next check
+                stop_now = stop.signum is not None and runtime.world_size == 1
+                if state.step % loop.log_every == 0 or do_eval or do_ckpt or stop_now:
+                    rate = _flush(state, pending, out, ckpt_dir=report_dir, runtime=runtime, stop=stop)
+                    _progress(state, out, rate, log_every=loop.log_every, bar=bar, log=log,
+                              started=started if lines else None)
+                interrupted = pending.stop_signum is not None and not done
+                if do_eval:
+                    out.evals.append(_eval_and_log(state, val, runtime=runtime, log=log, ckpt_dir=ckpt_dir,
+                                                   metadata=metadata, started=started, bar=bar, quiet=quiet))
+                if do_ckpt or interrupted:
+                    _save_last(state, runtime=runtime, ckpt_dir=ckpt_dir, report_dir=report_dir, metadata=metadata)
+                if do_eval or do_ckpt:
+                    pending.since = time.perf_counter()  # the throughput counts training steps only
+                if interrupted:
+                    bar.close()
+                    assert pending.stop_signum is not None
+                    raise TrainingInterrupted(signum=pending.stop_signum, step=state.step,
+                                              total_steps=state.total_steps, run_dir=report_dir)
+                if done:
+                    break
     bar.close()
     return out
+
+
+def _progress(state: TrainState, out: FitOutput, rate: Rate, *, log_every: int, bar: tqdm, log: RunLog | None,
+              started: float | None) -> None:
+    """The bar's postfix; at every ``log_every``-th step the logged training loss (the mean over the
+    last ``log_every`` steps) and, when ``started`` is given (no bar to watch), a progress line."""
+    lr = lr_at(state.step - 1, state.schedule)
+    recent = out.losses[-log_every:]
+    loss = sum(recent) / len(recent)
+    bar.set_postfix_str(f"loss {loss:.4f}, lr {lr:.3g}, {rate}", refresh=False)
+    if state.step % log_every:
+        return
+    if started is not None:
+        print(f"step {state.step:,}/{state.total_steps:,} | loss {loss:.4f} | lr {lr:.4g} | {rate} | "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+    if log is not None:
+        log.train_loss(step=state.step, loss=loss, lr=lr)
+
+
+def _save_last(state: TrainState, *, runtime: Runtime, ckpt_dir: Path | None, report_dir: Path | None,
+               metadata: dict[str, str]) -> None:
+    """The resumable ``last`` checkpoint (weights checked first), written by the main rank."""
+    if report_dir is not None:
+        _check_weights(state, ckpt_dir=report_dir)  # on every rank: DDP keeps the weights equal
+        if ckpt_dir is not None:
+            save_checkpoint(ckpt_dir, "last", module=state.model, metadata=metadata, state=state.state_dict())
+        state.last_saved_step = state.step
+    runtime.barrier()  # no rank goes on (or reads it) before the checkpoint is complete

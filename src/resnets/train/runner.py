@@ -7,8 +7,10 @@ validation weights (or the final ones when there is no validation split).
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +21,7 @@ from torch import nn
 from resnets.data import DataBundle
 from resnets.runtime import Runtime
 from resnets.train.assemble import prepare_run
+from resnets.train.banner import start_banner
 from resnets.train.config import TrainConfig, validate
 from resnets.train.configio import dump_config
 from resnets.train.distributed import broadcast_object, broadcast_tensors, eval_module, with_run_dir
@@ -44,6 +47,7 @@ class RunResult:
     elapsed_s: float
     model: nn.Module = field(repr=False)  # the unwrapped module, with the weights the test used
     evals: list[dict[str, float]] = field(default_factory=list, repr=False)
+    already_complete: bool = False  # a resumed run that had no step left (its results are its final.json)
 
 
 def checkpoint_metadata(
@@ -93,6 +97,17 @@ def _final_test(state: TrainState, bundle: DataBundle, runtime: Runtime, log: Ru
     return evaluate(eval_module(state.step_model, runtime), bundle.test, runtime=runtime), weights
 
 
+def _complete(state: TrainState, bundle: DataBundle, *, run_dir: Path | None, started: float) -> RunResult:
+    """The result of resuming a run that had already finished: its saved results, nothing recomputed."""
+    final = run_dir / "final.json" if run_dir is not None else None
+    saved = json.loads(final.read_text()) if final is not None and final.is_file() else {}
+    return RunResult(
+        run_dir=run_dir, step=state.step, total_steps=state.total_steps, losses=[], first_step=state.step,
+        best_val_acc=saved.get("best_val_acc", state.best_val_acc if bundle.val is not None else None),
+        test=saved.get("test"), elapsed_s=time.perf_counter() - started, model=state.model, already_complete=True,
+    )
+
+
 def run(
     cfg: TrainConfig,
     *,
@@ -100,9 +115,11 @@ def run(
     quiet: bool = False,
     runtime: Runtime | None = None,
     stop_after: int | None = None,
+    notes: Sequence[str] = (),
 ) -> RunResult:
     """Train ``cfg`` (resuming when ``train.resume`` says so); ``stop_after`` ends early at that
-    step with a resumable checkpoint, as an interruption would."""
+    step with a resumable checkpoint, as an interruption would. Unless ``quiet``, the main process
+    prints what it is about to do (with ``notes``, e.g. on how the recipe was changed), then progress."""
     validate(cfg)
     runtime = runtime or make_runtime(cfg.train, device=device)
     if cfg.train.cuda_graphs and runtime.device.type != "cuda":
@@ -120,6 +137,9 @@ def run(
             raise ValueError(f"cannot resume in {resume.parent}: the run directory is not writable (a resume "
                              "writes its checkpoints there); fix its permissions, or copy it somewhere writable "
                              "and resume the copy")
+        talk = runtime.is_main and not quiet
+        if talk:  # loading the data can take a while: say what is being prepared first
+            print(f"preparing {cfg.model.name} on {cfg.data.name} ({runtime.device}) ...", flush=True)
         prepared = prepare_run(cfg, runtime, resume=resume)
         bundle, state = prepared.bundle, prepared.state
         assert bundle is not None  # loaded from cfg.data
@@ -128,6 +148,13 @@ def run(
             print("\n".join(report.lines()), flush=True)
         log = _open_log(cfg, runtime, resume, state.step)
         runtime = with_run_dir(runtime, log.dir if log is not None else None)
+        if talk:
+            print("\n".join(start_banner(cfg, bundle, state, runtime, run_dir=runtime.run_dir,
+                                         resumed=resume is not None, notes=list(notes))), flush=True)
+        if state.step >= state.total_steps and resume is not None:  # nothing left: report, keep its results
+            if log is not None:
+                log.close()
+            return _complete(state, bundle, run_dir=runtime.run_dir, started=started)
         try:
             out = fit(
                 state, train=bundle.train, val=bundle.val, loop=cfg.train, loss_fn=prepared.loss_fn,

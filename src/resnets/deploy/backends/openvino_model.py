@@ -9,7 +9,7 @@ the layers it leaves in floating point run in fp32.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +89,20 @@ def save_ir(module: OpenVINOModule, path: str) -> None:
 
 
 
-def export_openvino(model: nn.Module, path: str | Path, *, input_size: Sequence[int], fold: bool = True) -> Path:
+def export_openvino(model: nn.Module, path: str | Path, *, input_size: Sequence[int], fold: bool = True,
+                    metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``model`` as OpenVINO IR in fp32: ``path`` (.xml, the graph) and its .bin (the weights),
-    with a free batch dimension; load it with ``openvino.Core().read_model``."""
+    with a free batch dimension; load it with ``openvino.Core().read_model``. ``metadata`` (see
+    :func:`resnets.deploy.export.deploy_metadata`) goes into the model's runtime info under
+    ``resnets``: ``model.get_rt_info(["resnets", "class_names"])``."""
     from resnets.deploy.export import prepare
 
     ov = require_extra("openvino")
     path = Path(path).with_suffix(".xml")
     path.parent.mkdir(parents=True, exist_ok=True)
     ir = convert(prepare(model, fold=fold).float().cpu(), input_size=input_size)
+    for key, value in (metadata or {}).items():
+        ir.set_rt_info(str(value), ["resnets", str(key)])
     ov.save_model(ir, str(path), compress_to_fp16=False)
     return path
 

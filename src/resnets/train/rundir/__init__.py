@@ -2,7 +2,7 @@
 directory), its log (config, environment, metrics, curves, results), its checkpoints, and the
 one atomic write every file of it goes through.
 
-``<out_dir>/<name>-<YYYYmmdd-HHMMSS>/``: config.yaml, env.json, metrics.jsonl, tb/, curves.png,
+``<out_dir>/<name>-<YYYYmmdd-HHMMSS>/``: config.yaml, env.json, metrics.jsonl, losses.jsonl, tb/, curves.png,
 final.json, best.safetensors, last.safetensors + last.state.pt, .lock
 """
 

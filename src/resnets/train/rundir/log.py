@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from resnets.train.rundir.atomic import storage_error, write_atomically
+from resnets.train.rundir.curves import plot_curves
 from resnets.train.rundir.lock import RunDirLock
 
-METRICS = "metrics.jsonl"
+METRICS = "metrics.jsonl"  # one record per evaluation
+LOSSES = "losses.jsonl"  # one record per logged step (train.log_every): step, training loss, learning rate
 
 
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
@@ -102,29 +105,34 @@ class RunLog:
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume: forget records past the checkpoint's step (they will be recomputed)."""
-        path = self.dir / METRICS
-        if path.is_file():
-            keep = [r for r in self.read_metrics() if r["step"] <= after_step]
-            self.write_text(METRICS, "".join(json.dumps(r) + "\n" for r in keep))
+        for name in (METRICS, LOSSES):
+            if (self.dir / name).is_file():
+                keep = [r for r in self.read_metrics(name) if r["step"] <= after_step]
+                self.write_text(name, "".join(json.dumps(r) + "\n" for r in keep))
 
-    def metrics(self, record: dict[str, Any]) -> None:
+    def _append(self, name: str, record: dict[str, Any]) -> None:
         try:
-            with open(self.dir / METRICS, "a") as fh:
+            with open(self.dir / name, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
         except OSError as exc:
-            raise storage_error(exc, what=METRICS, directory=self.dir) from exc
+            raise storage_error(exc, what=name, directory=self.dir) from exc
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        self._append(METRICS, record)
         if self._tb is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "epoch"):
                     self._tb.add_scalar(key.replace("_", "/", 1), value, record["step"])
 
-    def scalar(self, name: str, value: float, step: int) -> None:
+    def train_loss(self, *, step: int, loss: float, lr: float) -> None:
+        """The training loss at a logged step (losses.jsonl, and TensorBoard's train/loss)."""
+        self._append(LOSSES, {"step": step, "loss": loss, "lr": lr})
         if self._tb is not None:
-            self._tb.add_scalar(name, value, step)
+            self._tb.add_scalar("train/loss", loss, step)
 
-    def read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self, name: str = METRICS) -> list[dict[str, Any]]:
         """The records written so far; a line cut short by a killed process is left out."""
-        path = self.dir / METRICS
+        path = self.dir / name
         records = []
         for line in path.read_text().splitlines() if path.is_file() else []:
             try:
@@ -135,37 +143,20 @@ class RunLog:
                 records.append(record)
         return records
 
+    def _title(self) -> str:
+        """Model, data and run, from the run's config.yaml."""
+        try:
+            cfg = yaml.safe_load((self.dir / "config.yaml").read_text())
+            return f"{cfg['model']['name']} on {cfg['data']['name']}: {self.dir.name}"
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+            return self.dir.name
+
     def close(self) -> None:
         try:
             if self._tb is not None:
                 self._tb.close()
-            plot_curves(self.read_metrics(), self.dir / "curves.png")
+            plot_curves(self.read_metrics(), self.read_metrics(LOSSES), self.dir / "curves.png", title=self._title())
         except OSError:
             pass  # a full disk: the curves are a convenience, the error already raised is what matters
         finally:
             self._lock.release()
-
-
-def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
-    """Loss and error (%) against the step, for train and validation."""
-    if not records:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["step"] for r in records]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val"):
-        if all(f"{split}_loss" in r for r in records):
-            ax_loss.plot(steps, [r[f"{split}_loss"] for r in records], marker=".", label=split)
-            ax_err.plot(steps, [100.0 * (1.0 - r[f"{split}_acc"]) for r in records], marker=".", label=split)
-    ax_loss.set(xlabel="step", ylabel="loss", title="loss")
-    ax_err.set(xlabel="step", ylabel="error (%)", title="top-1 error")
-    for ax in (ax_loss, ax_err):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
