@@ -60,6 +60,7 @@ def test_bf16_is_refused_on_a_cpu_without_it(monkeypatch) -> None:
 
 def test_bf16_is_accepted_where_the_cpu_has_it(monkeypatch) -> None:
     monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)  # a CPU that has it, with nothing capped
     model, side = build("plain20")
     fast = inference_model(model, device="cpu", precision="bf16", input_size=(3, side, side))
     assert fast.describe() == "torch bf16" and fast.check_error <= TOLERANCES["bf16"]
@@ -155,3 +156,16 @@ def test_onnxruntime_int8_without_vnni_uses_7_bit_weights(monkeypatch) -> None:
     weights = [numpy_helper.to_array(t) for t in onnx.load(str(fast.model.path)).graph.initializer
                if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # conv weights
     assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64  # 7-bit range
+
+
+@pytest.mark.parametrize(("cap", "bf16", "int8"), [("AVX2", False, False), ("avx2_vnni", False, True),
+                                                  ("AVX512_CORE_VNNI", False, True),
+                                                  ("AVX512_CORE_BF16", True, True), ("AVX10_1_512_AMX", True, True),
+                                                  ("ALL", True, True), ("", True, True)])
+def test_a_onednn_isa_cap_rules_out_the_instructions_above_it(monkeypatch, cap, bf16, int8) -> None:
+    # oneDNN runs torch's and OpenVINO's CPU convolutions: capped below AVX512_CORE_BF16 it has no bf16
+    monkeypatch.setattr(cpu_features, "cpu_flags",
+                        lambda: frozenset({"avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16"}))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert cpu_features.cpu_has_bf16() is bf16
+    assert cpu_features.has_int8_dot_products() is int8

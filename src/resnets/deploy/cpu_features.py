@@ -7,6 +7,8 @@ elsewhere torch and the runtimes emulate it, slower than fp32, so the library re
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 
 BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names, either one suffices
 INT8_FLAGS: tuple[str, ...] = ("amx_int8", "avx512_vnni", "avx_vnni")  # int8 dot products (faster int8)
@@ -33,16 +35,38 @@ def shown_flags() -> list[str]:
     return [f for f in SHOWN_FLAGS if f in flags]
 
 
+# oneDNN's ISA levels, lowest first (ONEDNN_MAX_CPU_ISA names; AVX10_1_512* are the newer names of
+# the last three), and the level that each flag above needs. oneDNN runs the convolutions of torch
+# and OpenVINO on the CPU, so a cap set there (as on a CPU without these instructions) rules them out.
+ONEDNN_LEVELS: tuple[str, ...] = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                                  "AVX512_CORE_VNNI", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
+                                  "AVX512_CORE_AMX_FP16")
+ONEDNN_ALIASES: dict[str, str] = {"AVX10_1_512": "AVX512_CORE_FP16", "AVX10_1_512_AMX": "AVX512_CORE_AMX",
+                                  "AVX10_1_512_AMX_FP16": "AVX512_CORE_AMX_FP16"}
+FLAG_LEVELS: dict[str, str] = {"avx_vnni": "AVX2_VNNI", "avx512_vnni": "AVX512_CORE_VNNI",
+                               "avx512_bf16": "AVX512_CORE_BF16", "amx_bf16": "AVX512_CORE_AMX",
+                               "amx_int8": "AVX512_CORE_AMX"}
+
+
+def _allowed(flag: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether oneDNN may use ``flag``'s instructions under ``ONEDNN_MAX_CPU_ISA`` (unset: all)."""
+    cap = (os.environ if env is None else env).get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    cap = ONEDNN_ALIASES.get(cap, cap)
+    if cap not in ONEDNN_LEVELS or flag not in FLAG_LEVELS:  # "ALL", "DEFAULT", unset or unknown: no cap
+        return True
+    return ONEDNN_LEVELS.index(FLAG_LEVELS[flag]) <= ONEDNN_LEVELS.index(cap)
+
+
 def cpu_has_bf16() -> bool:
-    """Native bf16 dot products: AVX512-BF16 or AMX-BF16."""
+    """Native bf16 dot products: AVX512-BF16 or AMX-BF16, and usable (not capped by ONEDNN_MAX_CPU_ISA)."""
     flags = cpu_flags()
-    return any(f in flags for f in BF16_FLAGS)
+    return any(f in flags and _allowed(f) for f in BF16_FLAGS)
 
 
 def has_int8_dot_products() -> bool:
     """VNNI (AVX512 or AVX) or AMX-INT8: int8 products accumulate without saturating."""
     flags = cpu_flags()
-    return any(f in flags for f in INT8_FLAGS)
+    return any(f in flags and _allowed(f) for f in INT8_FLAGS)
 
 
 def require_cpu_bf16() -> None:
@@ -50,6 +74,7 @@ def require_cpu_bf16() -> None:
     if not cpu_has_bf16():
         raise ValueError(
             "bf16 on this CPU needs the AVX512-BF16 or AMX-BF16 instruction set, which it lacks "
+            "(or ONEDNN_MAX_CPU_ISA rules out) "
             "(bf16 would be emulated, slower than fp32); use precision 'fp32' or 'int8'"
         )
 
