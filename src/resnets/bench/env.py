@@ -9,17 +9,12 @@ from typing import Any
 
 import torch
 
+from resnets.deploy.cpu_features import cpuinfo
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (else platform.processor())."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def load_average() -> list[float] | None:

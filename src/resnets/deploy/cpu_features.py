@@ -16,17 +16,22 @@ SHOWN_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vn
                                 "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's instruction-set flags as /proc/cpuinfo names them (empty where there is no such file)."""
+@functools.cache
+def cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` ("flags", "model name") in /proc/cpuinfo (None where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.split(":", 1)[0].strip() == field:
+                    return line.split(":", 1)[1].strip()
     except OSError:
-        pass
-    return frozenset()
+        return None
+    return None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags as /proc/cpuinfo names them (empty where there is no such file)."""
+    return frozenset((cpuinfo("flags") or "").split())
 
 
 def shown_flags() -> list[str]:
@@ -79,5 +84,5 @@ def require_cpu_bf16() -> None:
         )
 
 
-__all__ = ["BF16_FLAGS", "INT8_FLAGS", "cpu_flags", "cpu_has_bf16", "has_int8_dot_products", "require_cpu_bf16",
+__all__ = ["BF16_FLAGS", "INT8_FLAGS", "cpu_flags", "cpuinfo", "cpu_has_bf16", "has_int8_dot_products", "require_cpu_bf16",
            "shown_flags"]
