@@ -66,3 +66,19 @@ def test_plot_band_draws_mean_and_min_max():
     (poly,) = ax.collections
     ys = poly.get_paths()[0].vertices[:, 1]
     assert ys.min() == 1.0 and ys.max() == 4.0
+
+
+def test_report_carries_claims_and_what_to_look_at(tmp_path):
+    import json
+
+    from resnets.studies.report import Claim, Plot, Section, write_report
+
+    claim = Claim(claim="deep plain trains worse", paper="Fig. 6", measured="12% vs 3%", verdict=SHOWN)
+    html_path, md_path = write_report(
+        tmp_path, title="T", meta={"command": "x"}, claims=[claim],
+        sections=[Section("S", images=[Plot("cap", "AAAA", look_at="the dashed lines")])])
+    html = html_path.read_text()
+    assert "The paper's claims, checked" in html and "12% vs 3%" in html and "the dashed lines" in html
+    assert "What to look at: the dashed lines" in md_path.read_text()
+    saved = json.loads((tmp_path / "claims.json").read_text())
+    assert saved["title"] == "T" and saved["claims"][0]["verdict"] == SHOWN

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from resnets.studies.nets import KINDS, NetSpec, ladder
 from resnets.studies.pool import PoolOptions, Result, run_tasks, write_json
 from resnets.studies.recipe import Recipe
-from resnets.studies.report import Section, Table, environment, figure_png_base64, markdown_table, pct, write_report
+from resnets.studies.report import Plot, Section, Table, environment, figure_png_base64, markdown_table, pct, write_report
 from resnets.studies.trainer import train_network
 
 TITLE = "Degradation: plain against residual networks of increasing depth"
@@ -196,8 +196,8 @@ def run_degradation(
     sections = [
         Section("Result", text=[effect_text(eff), how], tables=[result_table(rows, reference=reference)]),
         Section("Error against iterations (as the paper's Figure 6)",
-                images=[("plain (left) and residual (right) networks: training (dashed) and test (bold) error",
-                         figure_png_base64(figure6(results)))]),
+                images=[Plot("plain (left) and residual (right) networks: training (dashed) and test (bold) error",
+                              figure_png_base64(figure6(results)))]),
     ]
     report, summary = write_report(out_dir, title=title, sections=sections, meta=environment(device, command))
     return StudyOutput(out_dir=out_dir, rows=rows, effect=eff, results=results, report=report, summary=summary)

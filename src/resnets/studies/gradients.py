@@ -171,7 +171,7 @@ def run_gradients(recipe: Recipe, *, out_dir: Path, device: str = "cpu", workers
                   quiet: bool = False, command: str = "resnets study gradients") -> dict[str, Any]:
     from resnets.studies.degradation import check_run_dir, specs_for
     from resnets.studies.pool import PoolOptions, run_tasks, write_json
-    from resnets.studies.report import Section, Table, environment, figure_png_base64, pct, write_report
+    from resnets.studies.report import Plot, Section, Table, environment, figure_png_base64, pct, write_report
 
     check_run_dir(out_dir, study="gradients", recipe=recipe)
     specs = specs_for(recipe)
@@ -193,10 +193,10 @@ def run_gradients(recipe: Recipe, *, out_dir: Path, device: str = "cpu", workers
                 "sqrt(weight count); the ratio is the first convolution's against the last convolution's.")
     sections = [
         Section("Result", text=text, tables=[table]),
-        Section("Gradient at every layer", images=[(
+        Section("Gradient at every layer", images=[Plot(
             "RMS gradient of each convolution's weight against layer index (log scale)",
             figure_png_base64(gradient_figure(results, key="grad_rms", ylabel="RMS gradient", xlabel="layer")))]),
-        Section("Scale of the activations", images=[(
+        Section("Scale of the activations", images=[Plot(
             "standard deviation of each unit's output against unit index (log scale)",
             figure_png_base64(gradient_figure(results, key="act_std", ylabel="output std", xlabel="unit")))]),
     ]

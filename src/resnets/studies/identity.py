@@ -217,7 +217,7 @@ def run_identity(recipe: Recipe, *, k: int, out_dir: Path, device: str = "cpu", 
                  quiet: bool = False, command: str = "resnets study identity") -> dict[str, Any]:
     from resnets.studies.degradation import check_run_dir, specs_for
     from resnets.studies.pool import PoolOptions, run_tasks, write_json
-    from resnets.studies.report import Section, Table, environment, figure_png_base64, pct, write_report
+    from resnets.studies.report import Plot, Section, Table, environment, figure_png_base64, pct, write_report
 
     if k < 1:
         raise ValueError(f"--blocks must be >= 1 (the number of units to insert), got {k}")
@@ -253,10 +253,10 @@ def run_identity(recipe: Recipe, *, k: int, out_dir: Path, device: str = "cpu", 
     sections = [
         Section("Result", text=text, tables=[ident, stds]),
         Section("Residual branches are small", images=[
-            ("per unit: norm of the branch output over the norm of the identity path",
+            Plot("per unit: norm of the branch output over the norm of the identity path",
              figure_png_base64(ratio_fig))]),
         Section("Standard deviation of layer responses (as the paper's Figure 7)", images=[
-            ("std of each 3x3 layer's response (after BN, before addition/ReLU); solid plain, dashed residual",
+            Plot("std of each 3x3 layer's response (after BN, before addition/ReLU); solid plain, dashed residual",
              figure_png_base64(std_fig))]),
     ]
     report, summary = write_report(out_dir, title=TITLE, sections=sections, meta=environment(device, command))

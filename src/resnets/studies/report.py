@@ -8,6 +8,7 @@ import base64
 import datetime
 import html
 import io
+import json
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -29,11 +30,36 @@ class Table:
 
 
 @dataclass
+class Plot:
+    """One figure of a report: its caption, the PNG (base64) and two lines telling a learner what to
+    look at in it (what the paper shows there, and what to compare)."""
+
+    caption: str
+    png_base64: str
+    look_at: str = ""
+
+
+@dataclass
+class Claim:
+    """One claim of the paper checked by the study: what the paper says (with its figure or table),
+    what this run measured, and the verdict computed from the data (``shown``, ``not shown``,
+    ``opposite``; see :mod:`resnets.studies.bands`)."""
+
+    claim: str
+    paper: str
+    measured: str
+    verdict: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"claim": self.claim, "paper": self.paper, "measured": self.measured, "verdict": self.verdict}
+
+
+@dataclass
 class Section:
     title: str
     text: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    images: list[tuple[str, str]] = field(default_factory=list)  # (caption, base64 PNG)
+    images: list[Plot] = field(default_factory=list)
 
 
 def figure_png_base64(fig: Figure, *, dpi: int = 110) -> str:
@@ -76,27 +102,40 @@ def html_table(table: Table) -> str:
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
-    "th{background:#eee}img{max-width:100%}figcaption{color:#555;font-size:90%}dl{font-size:90%;color:#444}"
+    "th{background:#eee}img{max-width:100%}figcaption{color:#555;font-size:90%}"
+    ".look{font-size:92%;background:#f6f6f0;padding:4px 8px}dl{font-size:90%;color:#444}"
 )
 
 
-def render_html(title: str, sections: list[Section], *, meta: dict[str, str]) -> str:
+def claims_table(claims: list[Claim]) -> Table:
+    return Table(headers=["claim", "the paper", "measured here", "verdict"],
+                 rows=[[c.claim, c.paper, c.measured, c.verdict] for c in claims])
+
+
+def render_html(title: str, sections: list[Section], *, meta: dict[str, str], claims: list[Claim] | None = None) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if claims:
+        parts += ["<h2>The paper's claims, checked</h2>", html_table(claims_table(claims))]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         parts += [f"<p>{html.escape(t)}</p>" for t in s.text]
         parts += [html_table(t) for t in s.tables]
-        parts += [f"<figure><img src=\"data:image/png;base64,{b64}\" alt=\"{html.escape(cap)}\">"
-                  f"<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, b64 in s.images]
+        parts += [f"<figure><img src=\"data:image/png;base64,{p.png_base64}\" alt=\"{html.escape(p.caption)}\">"
+                  f"<figcaption>{html.escape(p.caption)}</figcaption>"
+                  + (f"<p class='look'><b>What to look at:</b> {html.escape(p.look_at)}</p>" if p.look_at else "")
+                  + "</figure>" for p in s.images]
     parts.append("<h2>How this was measured</h2><dl>")
     parts += [f"<dt>{html.escape(k)}</dt><dd><code>{html.escape(v)}</code></dd>" for k, v in meta.items()]
     parts.append("</dl></body></html>")
     return "\n".join(parts)
 
 
-def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str]) -> str:
+def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str],
+                    claims: list[Claim] | None = None) -> str:
     parts = [f"# {title}", ""]
+    if claims:
+        parts += ["## The paper's claims, checked", "", markdown_table(claims_table(claims)), ""]
     for s in sections:
         parts += [f"## {s.title}", ""]
         for t in s.text:
@@ -104,15 +143,20 @@ def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str]
         for t in s.tables:
             parts += [markdown_table(t), ""]
         if s.images:
-            parts += ["Plots: " + "; ".join(cap for cap, _ in s.images) + " (in report.html).", ""]
+            parts += ["Plots (in report.html): " + "; ".join(p.caption for p in s.images) + ".", ""]
+            parts += [f"What to look at: {p.look_at}" for p in s.images if p.look_at] + [""]
     parts += ["## How this was measured", ""] + [f"- {k}: `{v}`" for k, v in meta.items()] + [""]
     return "\n".join(parts)
 
 
-def write_report(out_dir: Path, *, title: str, sections: list[Section], meta: dict[str, str]) -> tuple[Path, Path]:
-    """``report.html`` and ``summary.md`` in ``out_dir``; returns their paths."""
+def write_report(out_dir: Path, *, title: str, sections: list[Section], meta: dict[str, str],
+                 claims: list[Claim] | None = None) -> tuple[Path, Path]:
+    """``report.html`` and ``summary.md`` in ``out_dir`` (and ``claims.json``: the title and the checked
+    claims, read by the index of ``resnets study all``); returns the paths of the first two."""
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "report.html", out_dir / "summary.md"
-    html_path.write_text(render_html(title, sections, meta=meta), encoding="utf-8")
-    md_path.write_text(render_markdown(title, sections, meta=meta), encoding="utf-8")
+    html_path.write_text(render_html(title, sections, meta=meta, claims=claims), encoding="utf-8")
+    md_path.write_text(render_markdown(title, sections, meta=meta, claims=claims), encoding="utf-8")
+    (out_dir / "claims.json").write_text(json.dumps(
+        {"title": title, "claims": [c.to_dict() for c in claims or []], "meta": meta}, indent=1), encoding="utf-8")
     return html_path, md_path
