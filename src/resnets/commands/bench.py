@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="twin", choices=("twin", "deploy"),
                    help="twin: ours against its twin (default); deploy: CPU inference, torchvision eager fp32 against "
                         "ours in every installed backend and precision and onnxruntime/OpenVINO on torchvision's model "
-                        "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json)")
+                        "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json; "
+                        "--compile adds our torch paths compiled with frozen weights)")
     p.add_argument("--model", default="resnet20", metavar="NAME", help=f"one of: {', '.join(sorted(TWINS))}")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--batch", type=int, default=32, help="images per step")
