@@ -68,7 +68,7 @@ class BenchConfig:
         """Device, precision and layout with every "auto" resolved by the package's one policy
         (:mod:`resnets.runtime`); a CUDA device where there is none is refused."""
         return Runtime.resolve(device=resolve_device(self.device), precision=self.precision,
-                               channels_last=self.channels_last)
+                               channels_last=self.channels_last, precision_setting="--precision")
 
     def use_graphs(self, device: torch.device) -> bool:
         if self.graphs == "on" and device.type != "cuda":
