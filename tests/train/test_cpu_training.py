@@ -1,5 +1,6 @@
-"""Training in bf16 on the CPU: fp32 master weights, the loss in fp32, close to the fp32 step;
-refused in one line where the CPU has no native bf16; a short run through the command line."""
+"""Training on the CPU: bf16 with fp32 master weights and the loss in fp32, close to the fp32 step,
+refused in one line where the CPU has no native bf16, a short run through the command line; a
+failed torch.compile in one line."""
 
 from __future__ import annotations
 
@@ -107,3 +108,25 @@ def test_a_short_bf16_digits_run_through_the_command_line(tmp_path, capsys) -> N
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["precision"] == "bf16"
     final = json.loads((run_dir / "final.json").read_text())
     assert final["test"]["acc"] >= 0.85  # 3 epochs of the demo recipe learn the digits in bf16 too
+
+
+def test_a_failed_torch_compile_is_one_line_naming_the_fix(monkeypatch, tmp_path) -> None:
+    import torch._inductor.config as inductor_config
+
+    from resnets.train import config_from_mapping, prepare_run
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))  # no C++ compiler
+    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)  # nothing compiled before may be reused
+    cfg = config_from_mapping({"model": {"name": "resnet20", "num_classes": 3, "in_chans": 2},
+                               "train": {"iterations": 1, "compile": True}})
+    tiny = nn.Sequential(nn.Flatten(), nn.Linear(8, 3))  # (N, 2, 2, 2) -> (N, 3): cheap to trace
+    runtime = Runtime(device=torch.device("cpu"))
+    run = prepare_run(cfg, runtime, bundle=None, model_fn=lambda _cfg, _bundle: tiny)
+    torch._dynamo.reset()
+    try:
+        with pytest.raises(ValueError, match=r"^train.compile=true: torch.compile could not build") as info:
+            run.step_fn()(torch.randn(4, 2, 2, 2), torch.tensor([0, 1, 2, 0]))
+    finally:
+        torch._dynamo.reset()
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("or set train.compile=false")
