@@ -130,3 +130,18 @@ def test_a_failed_torch_compile_is_one_line_naming_the_fix(monkeypatch, tmp_path
         torch._dynamo.reset()
     message = str(info.value)
     assert "\n" not in message and message.endswith("or set train.compile=false")
+
+
+def test_a_bf16_trained_run_is_evaluated_in_fp32_on_a_cpu_without_bf16(monkeypatch, tmp_path, capsys) -> None:
+    from train_helpers import tiny_recipe
+
+    from resnets.train import config_from_mapping, run
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: AMX)  # trained where bf16 is native (emulated here if not)
+    result = run(config_from_mapping(tiny_recipe(tmp_path, train={"precision": "bf16"})), device="cpu", quiet=True)
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: NO_BF16)  # evaluated on a CPU without it
+    assert main(["eval", str(result.run_dir), "--device", "cpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # the same weights on the same images, in fp32 instead of bf16: the mean loss within 2% (bf16 rounding)
+    assert out["samples"] == result.test["samples"] and out["loss"] == pytest.approx(result.test["loss"], rel=2e-2)
