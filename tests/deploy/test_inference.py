@@ -41,7 +41,7 @@ def test_compiled_cpu_inference_keeps_fp32_results() -> None:
 
 
 def test_bf16_on_a_cpu_without_native_bf16_is_refused(monkeypatch) -> None:
-    import resnets.deploy.cpu_features as cpu_features
+    import resnets.cpu_features as cpu_features
 
     monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
     model, _ = build("plain20")

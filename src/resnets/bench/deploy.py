@@ -24,9 +24,9 @@ from resnets.bench.env import cpu_model, load_average
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Side
+from resnets.cpu_features import cpu_has_bf16, shown_flags
 from resnets.deploy import InferenceModel, inference_model
 from resnets.deploy.backends import BACKENDS, available
-from resnets.deploy.cpu_features import cpu_has_bf16, shown_flags
 from resnets.models import create_model
 
 BASELINE = "torchvision eager fp32"

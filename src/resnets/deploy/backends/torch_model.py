@@ -9,7 +9,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from resnets.deploy.cpu_features import require_cpu_bf16
+from resnets.cpu_features import require_cpu_bf16
 from resnets.deploy.fold import fold_bn
 from resnets.runtime import resolve_channels_last, resolve_device, resolve_precision
 
