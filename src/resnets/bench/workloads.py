@@ -114,7 +114,7 @@ def our_train_side(s: Setup, model: nn.Module) -> Side:
 def their_train_side(s: Setup, model: nn.Module, description: str) -> Side:
     """The twin in a plain loop: torch's default SGD, autocast, zero_grad / backward / step."""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
-    step_model = torch.compile(model) if s.compile_theirs() else model
+    step_model: nn.Module = torch.compile(model) if s.compile_theirs() else model  # type: ignore[assignment]
     step_model.train()
     runtime = s.twin_runtime
 
@@ -152,7 +152,7 @@ def their_infer_side(s: Setup, model: nn.Module, description: str) -> Side:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    step_model = torch.compile(model) if s.compile_theirs() else model
+    step_model: nn.Module = torch.compile(model) if s.compile_theirs() else model  # type: ignore[assignment]
     runtime = s.twin_runtime
 
     def step() -> None:

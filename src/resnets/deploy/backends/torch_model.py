@@ -61,7 +61,7 @@ def torch_inference(
     for p in net.parameters():
         p.requires_grad_(False)
     use_cl = resolve_channels_last(channels_last, dev)
-    net = net.to(dev, memory_format=torch.channels_last) if use_cl else net.to(dev)
+    net = net.to(dev).to(memory_format=torch.channels_last) if use_cl else net.to(dev)
     if bf16 is None:
         bf16 = resolve_precision("auto", dev) is not None
     if compile:
