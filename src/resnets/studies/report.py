@@ -112,9 +112,15 @@ def claims_table(claims: list[Claim]) -> Table:
                  rows=[[c.claim, c.paper, c.measured, c.verdict] for c in claims])
 
 
+def html_page(title: str, body: list[str]) -> str:
+    """A whole page in the reports' style: ``title`` as its heading, then the ``body`` parts (HTML)."""
+    return "\n".join([f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+                      f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>", *body,
+                      "</body></html>"])
+
+
 def render_html(title: str, sections: list[Section], *, meta: dict[str, str], claims: list[Claim] | None = None) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts: list[str] = []
     if claims:
         parts += ["<h2>The paper's claims, checked</h2>", html_table(claims_table(claims))]
     for s in sections:
@@ -127,8 +133,8 @@ def render_html(title: str, sections: list[Section], *, meta: dict[str, str], cl
                   + "</figure>" for p in s.images]
     parts.append("<h2>How this was measured</h2><dl>")
     parts += [f"<dt>{html.escape(k)}</dt><dd><code>{html.escape(v)}</code></dd>" for k, v in meta.items()]
-    parts.append("</dl></body></html>")
-    return "\n".join(parts)
+    parts.append("</dl>")
+    return html_page(title, parts)
 
 
 def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str],
