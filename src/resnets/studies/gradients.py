@@ -23,7 +23,17 @@ from resnets.studies.bands import NOT_SHOWN, OPPOSITE, SHOWN, Band, band, compar
 from resnets.studies.nets import NetSpec
 from resnets.studies.pool import Result
 from resnets.studies.recipe import Recipe
-from resnets.studies.report import Claim, Plot, Section, Table, environment, figure_png_base64, pct, write_report
+from resnets.studies.report import (
+    VERDICT_WORDS,
+    Claim,
+    Plot,
+    Section,
+    Table,
+    environment,
+    figure_png_base64,
+    pct,
+    write_report,
+)
 from resnets.studies.trainer import prepare, train_chunks
 
 if TYPE_CHECKING:
@@ -285,7 +295,11 @@ def effect_sentence(eff: dict[str, Any], phase: str) -> str:
             f"layer's, moves by {_orders(_band(p['grad_drift']))}: {verdicts[p['grad_kind']]}. "
             f"Residual-{deep} against residual-{shallow}: {_orders(_band(r['grad_drift']))}: {r['grad_kind']}. "
             f"The paper (sec. 4.1) says the plain nets' gradients do not vanish and have healthy norms; "
-            f"measured here: 'do not vanish' {p['not_vanishing']}, 'healthy norms' {p['healthy']}.")
+            f"measured here: 'do not vanish' {_words(p['not_vanishing'])}, 'healthy norms' {_words(p['healthy'])}.")
+
+
+def _words(verdict: str) -> str:
+    return VERDICT_WORDS.get(verdict, verdict)
 
 
 def _band(d: dict[str, Any]) -> Band:

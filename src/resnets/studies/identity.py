@@ -27,7 +27,17 @@ from resnets.studies.gradients import fixed_batch
 from resnets.studies.nets import KINDS, NetSpec
 from resnets.studies.pool import Result
 from resnets.studies.recipe import Recipe
-from resnets.studies.report import Claim, Plot, Section, Table, environment, figure_png_base64, pct, write_report
+from resnets.studies.report import (
+    VERDICT_WORDS,
+    Claim,
+    Plot,
+    Section,
+    Table,
+    environment,
+    figure_png_base64,
+    pct,
+    write_report,
+)
 from resnets.studies.trainer import train_model
 
 if TYPE_CHECKING:
@@ -270,7 +280,7 @@ def identity_effect(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _verdict_words(verdict: str) -> str:
-    return {SHOWN: "shown", NOT_SHOWN: "not shown", OPPOSITE: "the opposite of the paper"}[verdict]
+    return VERDICT_WORDS.get(verdict, verdict)
 
 
 def identity_claims(eff: dict[str, Any], *, k: int) -> list[Claim]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from resnets.studies.pool import write_json
 from resnets.studies.recipe import Recipe, default_recipe
-from resnets.studies.report import Claim, claims_table, environment, html_page, html_table
+from resnets.studies.report import Claim, claims_html, environment, html_page
 from resnets.train.rundir.atomic import write_atomically
 
 Runner = Callable[..., Any]  # runner(recipe, *, out_dir, device, workers, quiet, command)
@@ -129,7 +129,10 @@ def run_all(*, out_dir: Path, device: str = "cpu", workers: int | None = None, q
         if error is None:
             write_json(folder / "wall.json", {"wall_s": round(wall, 1), "runs": count + 1})
         runs.append(StudyRun(name=name, out_dir=folder, wall_s=wall, runs=count + 1, error=error))
-    write_index(out_dir, runs, table=table, meta=environment(device, command))
+    meta = environment(device, command)
+    if changes:
+        meta["recipes changed"] = ", ".join(f"{k}={v}" for k, v in changes.items())
+    write_index(out_dir, runs, table=table, meta=meta)
     return runs
 
 
@@ -156,16 +159,16 @@ def index_html(runs: list[StudyRun], *, table: Mapping[str, StudyEntry], meta: d
         status = "failed: " + run.error if run.error else "done"
         rows.append(f"<tr><td>{link}</td>{cell(entry.paper)}{cell(entry.description)}{cell(wall)}{cell(status)}</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("study (report)", "the paper", "what it shows", "wall time", "status"))
-    body = ["<p>Every study of this run, with its defaults; each report holds the plots, the tables and how it "
-            "was measured. Verdicts are computed from the bands over seeds: <b>shown</b> (apart in the paper's "
-            "direction), <b>not shown</b> (overlapping, or one seed), <b>opposite</b> (apart the other way).</p>",
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"]
+    body = ["<div class='claims'><p>Every study of this run, with its defaults; each report holds the plots, the "
+            "tables and how it was measured. Verdicts are computed from the bands over seeds: <b>shown</b> (apart in the paper's "
+            "direction), <b>not shown</b> (overlapping, or one seed), <b>opposite of the paper</b> (apart the other way).</p>",
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"]
     for run in runs:
         if run.error is not None:
             continue
         title, claims = _claims(run.out_dir)
         body.append(f"<h2><a href=\"{html.escape(run.name)}/report.html\">{html.escape(title)}</a></h2>")
-        body.append(html_table(claims_table(claims)) if claims else "<p>(no claims recorded)</p>")
+        body.append(claims_html(claims) if claims else "<p>(no claims recorded)</p>")
     body.append("<h2>How this was measured</h2><dl>")
     body += [f"<dt>{html.escape(k)}</dt><dd><code>{html.escape(v)}</code></dd>" for k, v in meta.items()]
     body.append("</dl>")
