@@ -91,7 +91,8 @@ def probe(browser: str, page: Path, *, work: Path) -> dict[str, object]:
     text = text.replace("</body>", _PROBE + "</body>") if "</body>" in text else text + _PROBE
     copy = work / f"probe-{abs(hash(str(page)))}.html"
     copy.write_text(text, encoding="utf-8")
-    done = _chromium(browser, work / "profile", "--virtual-time-budget=10000", "--dump-dom", copy.as_uri())
+    done = _chromium(browser, work / "profile", f"--window-size={WIDTH},1000", "--virtual-time-budget=10000",
+                     "--dump-dom", copy.as_uri())  # laid out at the screenshot's width
     found = re.search(r'<pre id="report-check">(.*?)</pre>', done.stdout, flags=re.S)
     if found is None:
         raise RuntimeError(f"{page}: the page did not finish loading in Chromium ({done.stderr.strip()[-300:]})")
