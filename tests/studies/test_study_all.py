@@ -70,3 +70,25 @@ def test_bad_options_are_one_line_before_any_study_runs(tmp_path, capsys):
     assert main(["study", "all", "--iterations", "0", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "iterations" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_command_exit_codes_follow_the_failed_studies(tmp_path, capsys, monkeypatch):
+    from resnets.studies import index
+
+    def quick(recipe, *, out_dir, **options):
+        write_report(out_dir, title="quick", sections=[], meta={}, claims=[])
+
+    def broken(recipe, **options):
+        raise ValueError("bad recipe; fix it")
+
+    monkeypatch.setattr(index, "STUDIES", {"gradients": StudyEntry(quick, "p", "d"),
+                                           "identity": StudyEntry(broken, "p", "d")})
+    assert main(["study", "all", "--out", str(tmp_path / "a"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "identity: failed: ValueError: bad recipe; fix it" in captured.out
+    assert "1 of 2 studies failed" in captured.err and (tmp_path / "a" / "index.html").is_file()
+    monkeypatch.setattr(index, "STUDIES", {"identity": StudyEntry(broken, "p", "d")})
+    assert main(["study", "all", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    monkeypatch.setattr(index, "STUDIES", {"gradients": StudyEntry(quick, "p", "d")})
+    assert main(["study", "all", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert f"index: {tmp_path / 'c' / 'index.html'}" in capsys.readouterr().out
