@@ -104,3 +104,15 @@ def test_identity_prints_each_network_once(tmp_path, capsys):
                  "--batch-size", "32", "--workers", "1", "--blocks", "2", "--out", str(tmp_path / "run")])
     assert code == 0
     _one_line_per_network(capsys.readouterr().out, {(k, "8", s) for k in ("plain", "residual") for s in ("0", "1")})
+
+
+def test_finished_networks_time_the_rest_with_every_overhead():
+    p, out, clock = _progress({"a": 100.0, "b": 200.0, "c": 100.0})
+    p.update(ProgressEvent(key="a", step=5, total=100, elapsed=1.0))  # a starts at clock 0 - 1 s
+    p.update(ProgressEvent(key="a", step=15, total=100, elapsed=2.0))  # 0.1 s per step
+    p.update(ProgressEvent(key="b", step=5, total=100, elapsed=1.0))
+    p.update(ProgressEvent(key="b", step=15, total=100, elapsed=3.0))  # 0.2 s per step
+    clock.now = 19.0
+    p.finish("a", {"key": "a"})  # 20 s wall for 10 s of steps: twice the steps' time
+    # b: 85 steps x 0.2 s x 2; c (not started): a's 20 s per 100 of weight
+    assert abs(p.seconds_left() - (85 * 0.2 * 2 + 20.0)) < 1e-9

@@ -9,7 +9,9 @@ A task reports ``(key, step, total, elapsed)`` as it trains (:class:`ProgressEve
   first report took beyond its steps);
 - a network not started yet costs its *weight* (depth x iterations: the networks of a study
   share their widths, so a step's time grows with the depth) at the measured seconds per unit
-  of weight, plus the measured set-up time;
+  of weight, plus the measured set-up time; once networks have finished, at their whole wall
+  time per unit of weight (evaluations and a study's measurements included), and a running
+  network's steps are scaled by the finished ones' ratio of wall time to step time;
 - the time left is the work left divided by the networks trained at once (never less than the
   longest single network's).
 
@@ -48,6 +50,16 @@ class _Net:
     weight: float
     reports: list[ProgressEvent] = field(default_factory=list)
     done: bool = False
+    started: float | None = None  # on the display's clock
+    wall: float | None = None  # seconds from start to result, once finished
+
+    @property
+    def overhead(self) -> float | None:
+        """A finished network's wall time over the time its steps account for (evaluations, measurements)."""
+        s = self.step_s
+        if self.wall is None or s is None or s <= 0:
+            return None
+        return self.wall / (self.reports[-1].total * s)
 
     @property
     def step_s(self) -> float | None:
@@ -102,14 +114,20 @@ class Progress:
         per_weight = statistics.fmean(n.step_s * n.reports[-1].total / n.weight for n in measured  # type: ignore[operator]
                                       if n.weight > 0)
         setup = statistics.fmean(n.setup_s for n in measured)  # type: ignore[misc]
+        finished = [n for n in self.nets.values() if n.wall is not None and n.weight > 0]
+        overheads = [o for n in finished if (o := n.overhead) is not None]
+        overhead = statistics.fmean(overheads) if overheads else 1.0
+        if finished:  # whole networks timed: their wall time per unit of weight holds every overhead
+            per_net = statistics.fmean(n.wall / n.weight for n in finished)  # type: ignore[operator]
+            setup, per_weight = 0.0, per_net
         left = []
         for n in self.nets.values():
             if n.done:
                 continue
             if n.reports:
                 last = n.reports[-1]
-                step_s = n.step_s if n.step_s is not None else per_weight * n.weight / last.total
-                left.append((last.total - last.step) * step_s)
+                step_s = n.step_s if n.step_s is not None else per_weight * n.weight / last.total / overhead
+                left.append((last.total - last.step) * step_s * overhead)
             else:
                 left.append(setup + per_weight * n.weight)
         return max(sum(left) / self.workers, max(left, default=0.0))
@@ -121,6 +139,8 @@ class Progress:
         if net is None:
             return
         net.reports.append(event)
+        if net.started is None:
+            net.started = self.clock() - event.elapsed
         left = self.seconds_left()
         if left is None:
             return
@@ -149,8 +169,11 @@ class Progress:
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         """Network ``key`` finished: its one line, with the count and the time left."""
-        if key in self.nets:
-            self.nets[key].done = True
+        net = self.nets.get(key)
+        if net is not None:
+            net.done = True
+            if net.started is not None:
+                net.wall = self.clock() - net.started
         self.finished += 1
         self.bar.update(1)
         left = self.seconds_left()
