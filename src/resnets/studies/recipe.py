@@ -27,6 +27,7 @@ class Recipe:
     ``warmup_iterations`` at ``lr * 0.1`` apply to networks of at least ``warmup_min_depth``
     layers (the paper's ResNet-110 rule). ``eval_every``: iterations between the points of the
     error curves. ``plain_max_depth``: no plain twin deeper than this (None: every depth).
+    ``image_size``: the images resized to this side (None: the dataset's own).
     ``train_eval_samples``: the curves' training error is measured in evaluation mode, without
     augmentation, on a fixed subset of at most this many training images; the final training
     error (the table) on at most ``final_train_eval_samples`` of them (the default: all of CIFAR-10's).
@@ -37,6 +38,7 @@ class Recipe:
     download: bool = False
     augment: str = "auto"
     val_fraction: float = 0.0
+    image_size: int | None = None
     batch_size: int = 128
     iterations: int = 1000
     lr: float = 0.1
@@ -76,7 +78,8 @@ class Recipe:
         return validate(TrainConfig(
             model=ModelConfig(name=model_name(depth=depth, kind=kind)),
             data=DataConfig(name=self.data, root=self.root, download=self.download, augment=self.augment,
-                            batch_size=self.batch_size, val_fraction=self.val_fraction, seed=seed, decode_cache=True),
+                            batch_size=self.batch_size, val_fraction=self.val_fraction, image_size=self.image_size,
+                            seed=seed, decode_cache=True),
             optim=OptimConfig(name="sgd", lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay),
             schedule=ScheduleConfig(name="multistep", unit="iter", milestones=[float(m) for m in self.milestones],
                                     warmup=float(self.warmup_for(depth)), warmup_mode="constant", warmup_factor=0.1),
