@@ -141,3 +141,18 @@ def test_measured_opposites_are_called_so():
     assert residual_worse["residual"]["train_verdict"] == "opposite" and residual_worse["residual"]["test_verdict"] == "opposite"
     assert residual_worse["verdict"] == "opposite" and not residual_worse["shown"]
     assert "opposite of the paper's Table 6" in held_out_text(residual_worse)
+
+
+def test_cpu_default_is_a_seeded_ladder_deep_enough_for_plain_nets_to_fail():
+    from resnets.studies.degradation import specs_for
+    from resnets.studies.recipe import PAPER_CIFAR10, default_recipe
+
+    recipe = default_recipe("degradation", "cpu")
+    assert len(recipe.seeds) >= 3 and len(set(recipe.seeds)) == len(recipe.seeds)
+    assert recipe.data == "digits"  # embedded: the default runs wherever the package is installed
+    plain = sorted({s.depth for s in specs_for(recipe) if s.kind == "plain"})
+    residual = sorted({s.depth for s in specs_for(recipe) if s.kind == "residual"})
+    assert plain == residual and len(plain) >= 2  # every depth has its twin
+    assert plain[-1] >= 56 and plain[0] <= 8  # where plain nets fail, against the shallowest net
+    assert all(m < recipe.iterations for m in recipe.milestones) and recipe.eval_steps()[-1] == recipe.iterations
+    assert default_recipe("degradation", "cuda") == PAPER_CIFAR10  # the paper's setting on CUDA
