@@ -22,8 +22,8 @@ from resnets.studies.degradation_report import (
     effect_text,
     figure6,
     figure_depth,
-    ladder_text,
     held_out_text,
+    ladder_text,
 )
 from resnets.studies.nets import KINDS, NetSpec, ladder
 from resnets.studies.pool import PoolOptions, Result, run_tasks, write_json

@@ -1,9 +1,10 @@
 """The training recipe shared by every network of a study, and its per-device defaults.
 
 On a CPU the default is a ladder of 8, 20 and 56 layers on the embedded digits (8x8, one
-channel), three seeds, that finishes in minutes (chosen by measurement: see ``CPU_DIGITS``); on a GPU it is the paper's experiment (He et al. 2015, section 4.2):
-CIFAR-10, depths 20/32/44/56/110, SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1
-divided by 10 at 32k and 48k iterations, 64k iterations, ResNet-110 warmed up at 0.01.
+channel), three seeds, that finishes in minutes (chosen by measurement: see ``CPU_DIGITS``);
+on a GPU it is the paper's experiment (He et al. 2015, section 4.2): CIFAR-10, depths
+20/32/44/56/110, SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided by 10 at
+32k and 48k iterations, 64k iterations, ResNet-110 warmed up at 0.01.
 """
 
 from __future__ import annotations
