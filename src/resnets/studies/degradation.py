@@ -166,8 +166,8 @@ def how_text(recipe: Recipe) -> str:
     return (f"Recipe: {recipe.data}{size}, batch {recipe.batch_size}, {recipe.iterations} iterations, SGD momentum "
             f"{recipe.momentum}, lr {recipe.lr} divided by 10 at {list(recipe.milestones)}, weight decay "
             f"{recipe.weight_decay}, seeds {list(recipe.seeds)}{warmup}. "
-            "Training error: evaluation mode, no augmentation, on at most "
-            f"{recipe.final_train_eval_samples} training images for the table and on a fixed subset of at most "
+            "Training error: evaluation mode, no augmentation, on the whole training split (up to "
+            f"{recipe.final_train_eval_samples} images) for the table and on a fixed subset of at most "
             f"{recipe.train_eval_samples} of them for the curves; test error: the test split, which chooses nothing. "
             "Every figure is over the seeds: mean ± standard deviation, and the min-max range.")
 

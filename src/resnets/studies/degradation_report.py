@@ -43,14 +43,16 @@ def effect_text(e: dict[str, Any]) -> str:
     p, r = e["plain"], e["residual"]
     head = {SHOWN: "Degradation shown", OPPOSITE: "Opposite of the paper"}.get(e["verdict"], "Degradation NOT shown")
     ratio = p["deep_train_error"] / p["shallow_train_error"] if p["shallow_train_error"] > 0 else float("inf")
+    times = f"{ratio:.1f}x the error" if ratio < 100 else "over 100x the error"
+    points = 100 * (p["deep_train_error"] - p["shallow_train_error"])
     residual_word = {SHOWN: "no worse", OPPOSITE: "worse, with the seed bands apart"}.get(
         r["train_verdict"], "not decided (a single seed or a failed run)")
     return (f"{head}: plain-{p['deep_depth']} trains to {_band_text(p, 'deep', 'train_error')} error against "
-            f"{_band_text(p, 'shallow', 'train_error')} for plain-{p['shallow_depth']}, {ratio:.1f}x the error "
-            f"({_apart(p['train_separated'])}; the claim asks for at least {e['factor']:g}x with the bands apart: "
+            f"{_band_text(p, 'shallow', 'train_error')} for plain-{p['shallow_depth']}, {times} ({points:+.2f} points; "
+            f"{_apart(p['train_separated'])}; the claim asks for at least {e['factor']:g}x with the bands apart: "
             f"{p['train_verdict']}). Residual-{r['deep_depth']} trains to {_band_text(r, 'deep', 'train_error')} "
             f"against {_band_text(r, 'shallow', 'train_error')} for residual-{r['shallow_depth']}: deeper is "
-            f"{residual_word} ({r['train_verdict']}).")
+            f"{residual_word} ({_apart(r['train_separated'])}: {r['train_verdict']}).")
 
 
 def ladder_text(rows: list[dict[str, Any]], *, key: str) -> list[str]:
@@ -61,13 +63,13 @@ def ladder_text(rows: list[dict[str, Any]], *, key: str) -> list[str]:
         mine = _rows_of(rows, kind)
         if not mine:
             continue
-        means = [r[key] for r in mine]
-        trend = ("rises with every step of depth" if all(b > a for a, b in zip(means, means[1:])) else
-                 "falls with every step of depth" if all(b < a for a, b in zip(means, means[1:])) else
-                 "does not move one way with depth")
+        first, last = mine[0], mine[-1]
+        step = 100 * (last[key] - first[key])
+        move = f"rises by {step:.2f} points" if step > 0 else f"falls by {-step:.2f} points" if step < 0 else "stays"
         parts = "; ".join(f"{kind}-{r['depth']} {_text(r, key)}" for r in mine)
-        out.append(f"Final {what} error of the {kind} nets, by depth: {parts}. The mean {trend}." if len(mine) > 1
-                   else f"Final {what} error of {kind}-{mine[0]['depth']}: {_text(mine[0], key)}.")
+        out.append(f"Final {what} error of the {kind} nets, by depth: {parts}. From {kind}-{first['depth']} to "
+                   f"{kind}-{last['depth']} the mean {move}." if len(mine) > 1
+                   else f"Final {what} error of {kind}-{first['depth']}: {_text(first, key)}.")
     return out
 
 
