@@ -170,7 +170,8 @@ def figure_depth(rows: list[dict[str, Any]]) -> Figure:
             mine = _rows_of(rows, kind)
             if not mine:
                 continue
-            xs = [depths.index(r["depth"]) for r in mine]
+            shift = -0.06 if kind == "plain" else 0.06  # side by side at each depth, not on top of each other
+            xs = [depths.index(r["depth"]) + shift for r in mine]
             ax.plot(xs, [100 * r[key] for r in mine], style, color="0.4", lw=1.5, marker=marker, mfc="none",
                     label=kind)
             for x, r in zip(xs, mine):
