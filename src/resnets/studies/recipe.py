@@ -107,16 +107,21 @@ PAPER_CIFAR10 = Recipe(
     eval_every=1000, depths=(20, 32, 44, 56, 110), plain_max_depth=56, seeds=(0,),
 )
 
-# Chosen by measurement (digits, 1,438 training / 359 test images; 3 seeds; per-network CPU time with
-# one torch thread on a shared 2-core Xeon, so the estimated wall time on 2 cores is half their sum):
-#   depths    lr    iters  warm-up          plain train error %        residual train error %      est. wall
-#   8/20/26   0.1    800   -                0.07 / 0.35 / 0.76 (1 seed)  0.21 / 0.00 / 0.00         81 s (old)
-#   8/20/56   0.1    600   -                0.07 / 0.42 / 71.0          0.12 / 0.07 / 15.7 (2.9-39)   ~150 s
-#   8/56      0.1   1000   100 at 0.01      0.00 / -                    0.00 / 1.53 (0.49-3.27)    ~130 s
-#   8/20/56   0.05   800   100 at 0.005     see the report's log         see the report's log      ~190 s
-#   8/20/56   0.02   800   -                0.02 / 0.02 / 53.7 (48-61)   0.00 / 0.00 / 0.05 (0-0.07) ~190 s
-# At lr 0.1 residual-56 blows up in its first few hundred iterations (39 % for one seed); at 0.02 it
-# trains to the shallow nets' error while plain-56 stays near 50 %: the chosen recipe (the last row).
+# Chosen by measurement: digits (1,438 training / 359 test images), batch 64, 3 seeds; final training
+# error % (mean, min-max over seeds); "CPU s": the networks' summed CPU time, one torch thread each,
+# measured on a shared 2-core Intel Xeon (load 4-14), so "wall" = CPU s / 2 is an estimate for 2 cores.
+#   depths   lr     iters (lr/10 at)   warm-up         plain 8 / 20 / 56         residual 8 / 20 / 56     CPU s  wall
+#   8/20/26  0.1    800 (400, 600)    -               0.07/0.35/0.76 (1 seed)   0.21/0.00/0.00           -     81 s (old)
+#   8/20/56  0.1    600 (300, 450)    -               0.07/0.42/71.0 (68-74)    0.12/0.07/15.7 (2.9-39)   298   149 s
+#   8/56     0.1   1000 (500, 750)    100 at 0.01     0.00/-/- (plain-8 only)   0.00/-/1.53 (0.49-3.27)   212   106 s
+#   8/20/56  0.05   800 (600)         100 at 0.005    0.00/0.05/44.3 (27-66)    0.00/0.00/0.14 (0.07-0.28) 388  194 s
+#   8/20/56  0.02   800 (600)         -               0.02/0.02/53.7 (48-61)    0.00/0.00/0.05 (0-0.07)   386   193 s  <- chosen
+#   8/56     0.02   800 (600), seeds 3/4/5            0.02/-/59.0 (48-66)       0.00/-/0.00 (0-0)         -      -
+#   8/56     0.02  1000 (750), 2 seeds                -                         residual-56 0.00, 0.07    -      -
+# At lr 0.1 residual-56 blows up in its first few hundred iterations (39 % for one seed; with a warm-up,
+# when the lr rises to 0.1); at 0.05 it ends one to four images short of residual-8, at 0.02 at most one,
+# while plain-56 stays near 50 % whatever the lr: plain-56 over 100x plain-8 with the bands far apart,
+# residual-56 within residual-8's band. 1000 iterations do not close the last image (CPU s +25 %).
 CPU_DIGITS = Recipe(
     data="digits", augment="auto", batch_size=64, iterations=800, lr=0.02, momentum=0.9,
     weight_decay=1e-4, milestones=(600,), eval_every=100, train_eval_samples=500, depths=(8, 20, 56),
