@@ -156,3 +156,11 @@ def test_cpu_default_is_a_seeded_ladder_deep_enough_for_plain_nets_to_fail():
     assert plain[-1] >= 56 and plain[0] <= 8  # where plain nets fail, against the shallowest net
     assert all(m < recipe.iterations for m in recipe.milestones) and recipe.eval_steps()[-1] == recipe.iterations
     assert default_recipe("degradation", "cuda") == PAPER_CIFAR10  # the paper's setting on CUDA
+
+
+def test_a_recipe_passes_its_image_size_to_the_data():
+    from resnets.studies.recipe import Recipe
+
+    recipe = Recipe(data="digits", image_size=12, depths=(8,))
+    assert recipe.train_config(kind="plain", depth=8, seed=0).data.image_size == 12
+    assert Recipe(data="digits", depths=(8,)).train_config(kind="plain", depth=8, seed=0).data.image_size is None
