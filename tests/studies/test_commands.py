@@ -10,7 +10,7 @@ from PIL import Image
 
 from resnets.cli import main
 from resnets.commands.studies import _recipe, build_args
-from resnets.studies.degradation import markdown_rows
+from resnets.studies.degradation import markdown_rows, summarise
 from resnets.studies.reproduce import PAPER_TEST_ERROR, TITLE, he2015_recipe, shortened_note, title_for
 
 
@@ -49,12 +49,12 @@ def test_reproduce_smoke_on_a_fake_cifar_folder(tmp_path, capsys):
 
 
 def test_paper_numbers_sit_beside_ours():
-    rows = [{"kind": k, "depth": d, "params": 1, "seeds": [0], "train_error": 0.01, "test_error": 0.09,
-             "train_error_std": 0.0, "test_error_std": 0.0} for k, d in (("plain", 20), ("residual", 20), ("residual", 110))]
+    rows = summarise({f"{k}{d}": {"kind": k, "depth": d, "seed": 0, "params": 1, "train_error": 0.01, "test_error": 0.09}
+                      for k, d in (("plain", 20), ("residual", 20), ("residual", 110))})
     lines = markdown_rows(rows, reference=PAPER_TEST_ERROR)
     assert lines[0].endswith("| paper test error % |")
-    assert lines[2].endswith("| 9.00 | - |")  # no paper number for plain nets
-    assert lines[3].endswith("| 9.00 | 8.75 |") and lines[4].endswith("| 9.00 | 6.43 |")
+    assert lines[2].endswith("| 9.00 ± 0.00 | 9.00-9.00 | - |")  # no paper number for plain nets
+    assert lines[3].endswith("| 9.00-9.00 | 8.75 |") and lines[4].endswith("| 9.00-9.00 | 6.43 |")
 
 
 def test_paper_recipe_and_its_shortening():
