@@ -98,8 +98,8 @@ def effect(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The paper's claims decided from the seed bands of the shallowest and deepest net of each kind:
     the deepest plain net trains to at least ``PLAIN_FACTOR`` times the shallowest's training error
     with the bands apart (:func:`resnets.studies.bands.compare`), and the deepest residual net is no
-    worse than the shallowest beyond ``NO_WORSE_TOLERANCE`` (:func:`resnets.studies.bands.no_worse`); the same on test error (plain:
-    higher, any factor). ``shown`` when both training-error claims are."""
+    worse than the shallowest beyond ``NO_WORSE_TOLERANCE`` (:func:`resnets.studies.bands.no_worse`);
+    the same on test error (plain: higher, any factor). ``shown`` when both training-error claims are."""
     out: dict[str, Any] = {"factor": PLAIN_FACTOR, "tolerance": NO_WORSE_TOLERANCE}
     for kind in KINDS:
         mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["depth"])
