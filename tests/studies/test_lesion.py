@@ -116,3 +116,20 @@ def test_small_lesion_study(tmp_path):
     assert html.count('<img src="data:image/png;base64,') == 2 and html.count("What to look at") == 2
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert len(claims["claims"]) == 3 and "Fig. 3" in claims["claims"][0]["paper"]
+
+
+def test_cli_lesion_defaults_and_bad_input(tmp_path, capsys):
+    from resnets.cli import main
+    from resnets.commands.studies import _recipe, build_args
+
+    args = build_args(["study", "lesion"])
+    assert args.draws == 10
+    cpu = _recipe("lesion", args, "cpu")
+    assert cpu.data == "digits" and len(cpu.seeds) >= 3
+    assert _recipe("lesion", args, "cuda").depths == (110,)
+    for argv, words in ((["--draws", "0"], "--draws must be >= 1"), (["--depths", "10"], "6n+2"),
+                        (["--iterations", "100", "--milestones", "200"], "must lie below --iterations")):
+        assert main(["study", "lesion", *argv, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "x").exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
@@ -217,7 +218,8 @@ def lesion_claims(rows: list[dict[str, Any]]) -> list[Any]:
             paper=f"{PAPER}, Fig. 3 (CIFAR-10): ResNet-110's error stays near its intact value for every "
                   "non-downsampling block deleted; a plain network goes to chance for any layer deleted",
             measured=f"one non-downsampling block deleted (mean over blocks): residual-{depth} "
-                     f"{_band(res['one_deleted']).text()} (intact {_band(res['intact']).text()}), plain-{depth} "
+                     f"{_band(res['one_deleted']).text()} (intact {_band(res['intact']).text()}; worst block "
+                     f"{_band(res['worst_one_deleted']).text()}), plain-{depth} "
                      f"{_band(pl['one_deleted']).text()} (intact {_band(pl['intact']).text()})",
             verdict=one.verdict))
         claims.append(Claim(
@@ -237,6 +239,26 @@ def lesion_claims(rows: list[dict[str, Any]]) -> list[Any]:
                          f"{100 * step:.2f} points of {100 * rise:.2f}",
                 verdict=verdict))
     return claims
+
+
+def hurtful_units(results: dict[str, Result], *, top: int = 3) -> list[str]:
+    """Per residual depth, a sentence naming the units whose deletion costs most (mean over seeds)."""
+    lines = []
+    for (kind, depth), rs in _groups(results).items():
+        if kind != "residual":
+            continue
+        intact = sum(r["lesion"]["intact"] for r in rs) / len(rs)
+        units = rs[0]["lesion"]["single"]
+        rise = [(sum(r["lesion"]["single"][i]["error"] for r in rs) / len(rs) - intact, i) for i in range(len(units))]
+        worst = sorted(rise, reverse=True)[:top]
+        down = [d for d, i in rise if units[i]["downsampling"]]
+        lines.append(
+            f"Residual-{depth}: the deletions that cost most are units "
+            + ", ".join(f"{i + 1} (+{100 * d:.1f} points)" for d, i in worst)
+            + (f"; deleting a downsampling unit costs {100 * sum(down) / len(down):+.1f} points on average "
+               "(its option-A shortcut keeps the shape without weights)" if down else "")
+            + f"; the median unit costs {100 * sorted(d for d, _ in rise)[len(rise) // 2]:+.1f} points.")
+    return lines
 
 
 def _mark_downsampling(ax: Any, results: dict[str, Result]) -> None:
@@ -293,7 +315,7 @@ def lesion_table(rows: list[dict[str, Any]]) -> Any:
                         _band(r["k_deleted"][-1]).text() if r["k_deleted"] else "-"] for r in rows])
 
 
-def run_lesion(recipe: Recipe, *, draws: int, out_dir: Any, device: str = "cpu", workers: int | None = None,
+def run_lesion(recipe: Recipe, *, draws: int, out_dir: Path, device: str = "cpu", workers: int | None = None,
                quiet: bool = False, command: str = "resnets study lesion") -> dict[str, Any]:
     """Train the plain and residual networks of ``recipe`` (resuming from ``out_dir``), delete their
     blocks at test time, and write results.json and the report."""
@@ -325,7 +347,7 @@ def run_lesion(recipe: Recipe, *, draws: int, out_dir: Any, device: str = "cpu",
            "the 'one block deleted' means and the k-random deletions "
            f"({draws} random sets per k) use only the units that keep the shape."]
     sections = [
-        Section("Result", text=how, tables=[lesion_table(rows)]),
+        Section("Result", text=hurtful_units(results) + how, tables=[lesion_table(rows)]),
         Section("One block deleted (as the paper's Fig. 3)", images=[Plot(
             "test error with each single unit deleted; mean over seeds, shaded min-max",
             figure_png_base64(single_fig),
