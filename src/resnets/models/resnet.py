@@ -25,6 +25,7 @@ from resnets.models.blocks import (
     NORMS,
     PAD_PLACEMENTS,
     SHORTCUTS,
+    FixupBasicBlock,
     NormLayer,
     ScalarBias,
     Unit,
@@ -236,6 +237,7 @@ class ResNet(nn.Module):
         scale = len(units) ** -0.5
         with torch.no_grad():
             for u in units:
+                assert isinstance(u, FixupBasicBlock)
                 u.conv1.weight.mul_(scale)
                 u.zero_init_last()
         if isinstance(self.fc, nn.Linear):

@@ -71,7 +71,9 @@ def lesion(model: ResNet, *, units: Sequence[int]) -> ResNet:
     places = [(stage, j) for stage in net.stages() for j in range(len(stage))]
     for i in set(units):
         stage, j = places[i]
-        stage[j] = Deleted(stage[j])
+        unit = stage[j]
+        assert isinstance(unit, Unit)
+        stage[j] = Deleted(unit)
     return net
 
 
