@@ -111,11 +111,11 @@ def test_small_lesion_study(tmp_path):
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert {(r["kind"], r["depth"]) for r in rows} == {("plain", 14), ("residual", 14)}
     assert all(r["intact"]["n"] == 2 and len(r["k_deleted"]) == 4 for r in rows)
-    assert [c.verdict in ("shown", "not shown", "opposite") for c in out["claims"]] == [True] * 3
+    assert [c.verdict in ("shown", "not shown", "opposite") for c in out["claims"]] == [True] * 4
     html = out["report"].read_text()
     assert html.count('<img src="data:image/png;base64,') == 2 and html.count("What to look at") == 2
     claims = json.loads((tmp_path / "claims.json").read_text())
-    assert len(claims["claims"]) == 3 and "Fig. 3" in claims["claims"][0]["paper"]
+    assert len(claims["claims"]) == 4 and "Fig. 3" in claims["claims"][0]["paper"]
 
 
 def test_cli_lesion_defaults_and_bad_input(tmp_path, capsys):
@@ -133,3 +133,26 @@ def test_cli_lesion_defaults_and_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "x").exists()
+
+
+def _row(kind, *, intact, one, down, ks):
+    return {"kind": kind, "depth": 32, "seeds": [0, 1, 2], "num_classes": 10, "intact": band(intact).to_dict(),
+            "one_deleted": band(one).to_dict(), "worst_one_deleted": band([max(one)] * 3).to_dict(),
+            "downsampling_deleted": band(down).to_dict(), "k": list(range(1, len(ks) + 1)),
+            "k_deleted": [band(v).to_dict() for v in ks]}
+
+
+def test_lesion_claims_on_constructed_results():
+    from resnets.studies.lesion import lesion_claims
+
+    steady = [[0.02, 0.03, 0.025], [0.06, 0.07, 0.065], [0.1, 0.12, 0.11]]
+    paper_like = [_row("residual", intact=[0.01, 0.012, 0.011], one=[0.02, 0.025, 0.022], down=[0.1, 0.12, 0.11],
+                       ks=steady),
+                  _row("plain", intact=[0.02, 0.03, 0.025], one=[0.88, 0.9, 0.89], down=[0.9, 0.9, 0.9],
+                       ks=[[0.9, 0.9, 0.9]] * 3)]
+    assert [c.verdict for c in lesion_claims(paper_like)] == ["shown"] * 4
+    overlapping = [_row("residual", intact=[0.01, 0.012, 0.011], one=[0.2, 0.5, 0.3], down=[0.05, 0.06, 0.055],
+                        ks=steady),
+                   _row("plain", intact=[0.02, 0.03, 0.025], one=[0.3, 0.45, 0.4], down=[0.9, 0.9, 0.9],
+                        ks=[[0.9, 0.9, 0.9]] * 3)]
+    assert [c.verdict for c in lesion_claims(overlapping)] == ["not shown", "not shown", "opposite", "shown"]

@@ -230,6 +230,16 @@ def lesion_claims(rows: list[dict[str, Any]]) -> list[Any]:
             measured=f"plain-{depth} {_band(pl['one_deleted']).text()} (mean over its non-downsampling blocks; "
                      f"worst block {_band(pl['worst_one_deleted']).text()})",
             verdict=at_chance(_band(pl["one_deleted"]), chance=chance)))
+        if res["downsampling_deleted"] is not None:
+            down = compare(higher=_band(res["downsampling_deleted"]), lower=_band(res["one_deleted"]))
+            claims.append(Claim(
+                claim=f"In residual-{depth}, deleting a downsampling block costs more than deleting another block",
+                paper=f"{PAPER}, Fig. 3: the downsampling blocks (stride 2, more channels) are the ones whose "
+                      "deletion raises ResNet-110's error noticeably",
+                measured=f"one downsampling block deleted: {_band(res['downsampling_deleted']).text()}; one other "
+                         f"block deleted: {_band(res['one_deleted']).text()} (option-A shortcuts: the deleted "
+                         "downsampling unit still subsamples and adds zero channels)",
+                verdict=down.verdict))
         verdict, rise, step = smooth_growth(res["k_deleted"])
         if res["k_deleted"]:
             k_all = res["k"][-1]

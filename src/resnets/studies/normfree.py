@@ -175,12 +175,16 @@ def curves_figure(results: dict[str, Result]) -> Figure:
         rs = [r for r in results.values() if r["variant"] == name]
         for depth in sorted({r["depth"] for r in rs}):
             mine = [r for r in rs if r["depth"] == depth]
-            runs = [r["curve"]["train_error"] for r in mine if r["curve"]["train_error"]]
-            steps = max((r["curve"]["step"] for r in mine), key=len)
-            plot_band(ax, steps, runs, colour=depth_colour(depth), label=f"depth {depth}", scale=100.0)
+            colour = depth_colour(depth)
+            kept = [r for r in mine if r.get("diverged_at") is None]
+            plot_band(ax, kept[0]["curve"]["step"] if kept else [], [r["curve"]["train_error"] for r in kept],
+                      colour=colour, label=f"depth {depth}" + (f" ({len(kept)} seeds)" if len(kept) < len(mine)
+                                                               else ""), scale=100.0)
             for r in mine:
-                if r.get("diverged_at") is not None:
-                    ax.plot([r["diverged_at"]], [95], "x", color=depth_colour(depth), ms=9, mew=2)
+                if r.get("diverged_at") is not None:  # its curve up to the divergence, thin, and an x there
+                    ax.plot(r["curve"]["step"], [100 * v for v in r["curve"]["train_error"]], ":", lw=1,
+                            color=colour)
+                    ax.plot([r["diverged_at"]], [95], "x", color=colour, ms=9, mew=2)
         ax.set_title(v.label)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
@@ -215,7 +219,8 @@ def finals_figure(rows: list[dict[str, Any]]) -> Figure:
                         color=depth_colour(depth), capsize=4, label=f"depth {depth}" if i == 0 else None)
             if row["diverged"]:
                 ax.annotate(f"{len(row['diverged'])}/{len(row['seeds'])} diverged", (x, 100 * b.hi),
-                            textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+                            textcoords="offset points", xytext=(0, 6 + 9 * j), ha="center", fontsize=7,
+                            color=depth_colour(depth))
     ax.set_xticks(range(len(names)), [VARIANTS[n].label for n in names], fontsize=8)
     ax.set_ylabel("final training error (%)")
     ax.set_ylim(0, 105)
@@ -273,8 +278,9 @@ def run_normfree(recipe: Recipe, *, out_dir: Path, device: str = "cpu", workers:
         Section("Training error against iterations", images=[Plot(
             "training error against iterations, one panel per variant, one colour per depth (x: a diverged seed)",
             figure_png_base64(curves_figure(results)),
-            look_at="Look for the panels whose deepest curve stays high or ends in an x (no training), and "
-                    "those where it falls like the BN panels'.")]),
+            look_at="Look for the panels whose deepest curve stays high or ends in an x (no training; a "
+                    "diverged seed is drawn dotted up to its x and left out of the band), and those where it "
+                    "falls like the BN panels'.")]),
     ]
     report, summary = write_report(out_dir, title=TITLE, sections=sections, meta=environment(device, command),
                                    claims=claims)
