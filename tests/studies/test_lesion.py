@@ -145,14 +145,14 @@ def _row(kind, *, intact, one, down, ks):
 def test_lesion_claims_on_constructed_results():
     from resnets.studies.lesion import lesion_claims
 
-    steady = [[0.02, 0.03, 0.025], [0.06, 0.07, 0.065], [0.1, 0.12, 0.11]]
+    steady = [[0.02, 0.03, 0.025], [0.06, 0.07, 0.065], [0.1, 0.12, 0.11], [0.15, 0.16, 0.17], [0.2, 0.22, 0.21]]
     paper_like = [_row("residual", intact=[0.01, 0.012, 0.011], one=[0.02, 0.025, 0.022], down=[0.1, 0.12, 0.11],
                        ks=steady),
                   _row("plain", intact=[0.02, 0.03, 0.025], one=[0.88, 0.9, 0.89], down=[0.9, 0.9, 0.9],
-                       ks=[[0.9, 0.9, 0.9]] * 3)]
+                       ks=[[0.9, 0.9, 0.9]] * 5)]
     assert [c.verdict for c in lesion_claims(paper_like)] == ["shown"] * 4
     overlapping = [_row("residual", intact=[0.01, 0.012, 0.011], one=[0.2, 0.5, 0.3], down=[0.05, 0.06, 0.055],
                         ks=steady),
                    _row("plain", intact=[0.02, 0.03, 0.025], one=[0.3, 0.45, 0.4], down=[0.9, 0.9, 0.9],
-                        ks=[[0.9, 0.9, 0.9]] * 3)]
+                        ks=[[0.9, 0.9, 0.9]] * 5)]
     assert [c.verdict for c in lesion_claims(overlapping)] == ["not shown", "not shown", "opposite", "shown"]

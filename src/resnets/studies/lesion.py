@@ -216,7 +216,7 @@ def lesion_claims(rows: list[dict[str, Any]]) -> list[Any]:
         chance = 1.0 - 1.0 / res["num_classes"]
         one = compare(higher=_band(pl["one_deleted"]), lower=_band(res["one_deleted"]), factor=2.0)
         claims.append(Claim(
-            claim=f"Deleting one block barely changes residual-{depth}'s error; its plain twin's error jumps",
+            claim=f"Deleting one block hurts residual-{depth} far less (by 2x or more) than its plain twin",
             paper=f"{PAPER}, Fig. 3 (CIFAR-10): ResNet-110's error stays near its intact value for every "
                   "non-downsampling block deleted; a plain network goes to chance for any layer deleted",
             measured=f"one non-downsampling block deleted (mean over blocks): residual-{depth} "
