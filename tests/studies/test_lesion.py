@@ -29,9 +29,10 @@ def _trained_like(name: str, **options: object) -> nn.Module:
     return net.eval()
 
 
-@pytest.mark.parametrize("unit", [0, 1, 2, 3, 5])  # 2 and 4: keep the shape; 3: downsampling (option A)
-def test_lesion_of_a_zero_initialised_block_changes_nothing(unit):
-    net = _trained_like("cifar_resnet20")
+@pytest.mark.parametrize("name", ["cifar_resnet20", "preact_resnet20"])  # option A; B on pre-activated input
+@pytest.mark.parametrize("unit", [0, 1, 2, 3, 5])  # 3: downsampling, the others keep the shape
+def test_lesion_of_a_zero_initialised_block_changes_nothing(name, unit):
+    net = _trained_like(name)
     net.units()[unit].zero_init_last()
     x = torch.randn(16, 1, 8, 8)
     with torch.no_grad():

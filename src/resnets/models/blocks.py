@@ -191,8 +191,13 @@ class _Unit(nn.Module):
             nn.init.zeros_(bias)
 
     def shortcut(self, x: Tensor) -> Tensor:
-        """What the unit computes without its branch: the identity, or the shortcut where shapes change."""
-        return self.downsample(x) if self.downsample is not None else x
+        """What the unit adds its branch to: the identity, or the shortcut where shapes change (on the
+        pre-activated input for a pre-activation unit's projection)."""
+        if self.downsample is None:
+            return x
+        if self.project_preactivated:
+            x = self.relu(self.bn1(x))
+        return self.downsample(x)
 
     def _add(self, branch: Tensor, identity: Tensor) -> Tensor:
         if self.gate is not None:
