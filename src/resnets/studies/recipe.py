@@ -156,6 +156,7 @@ LESION_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=
 NORMFREE_CPU = Recipe(data="digits", batch_size=64, iterations=400, lr=0.05, milestones=(300,), eval_every=50,
                       train_eval_samples=600, depths=(8, 32), seeds=(0, 1, 2))
 NORMFREE_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=32000, lr=0.1,
-                      milestones=(16000, 24000), eval_every=1000, depths=(20, 56, 110), seeds=(0, 1, 2))
+                      milestones=(16000, 24000), eval_every=1000, warmup_iterations=400,
+                      depths=(20, 56, 110), plain_max_depth=56, seeds=(0, 1, 2))
 STUDY_DEFAULTS["lesion"] = {"cpu": LESION_CPU, "cuda": LESION_GPU, "mps": LESION_CPU}
 STUDY_DEFAULTS["normfree"] = {"cpu": NORMFREE_CPU, "cuda": NORMFREE_GPU, "mps": NORMFREE_CPU}
