@@ -72,8 +72,8 @@ def test_fixup_initialisation():
     assert isinstance(model.bn1, ScalarBias) and isinstance(model.final_norm, ScalarBias)
     # per unit 4 biases and 1 multiplier, plus the stem's and the classifier's bias
     assert _params(model) - _params(create_model("cifar_resnet20", norm="none")) == 5 * len(units) + 2
-    assert all(float(u.conv2.weight.abs().max()) == 0.0 and float(u.scale.detach()) == 1.0 for u in units)
-    assert float(model.fc.weight.abs().max()) == 0.0 and float(model.fc.bias.abs().max()) == 0.0
+    assert all(float(u.conv2.weight.detach().abs().max()) == 0.0 and float(u.scale.detach()) == 1.0 for u in units)
+    assert float(model.fc.weight.detach().abs().max()) == 0.0 and float(model.fc.bias.detach().abs().max()) == 0.0
     # the first conv of each branch is He-initialised and scaled by L^-1/2 (L = 9 units)
     torch.manual_seed(0)
     plain = create_model("cifar_resnet20", norm="none")

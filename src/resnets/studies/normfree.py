@@ -188,7 +188,7 @@ def curves_figure(results: dict[str, Result]) -> Figure:
         ax.set_title(v.label)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        if rs:
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     for ax in axes[3:]:
         ax.set_xlabel("iterations")
