@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/resnets train --config demo
 
-# Lint (ruff), types (mypy on models/ and train/ at least, see pyproject.toml), no import cycles.
+# Lint (ruff), types (mypy on models/, train/, deploy/, bench/ and the runtime, see pyproject.toml), no import cycles.
 check: $(STAMP)
 	$(BIN)/ruff check src tests tools benchmarks examples
 	$(BIN)/mypy

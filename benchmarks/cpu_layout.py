@@ -18,6 +18,7 @@ from resnets.bench.sources import synthetic_batches
 from resnets.bench.timing import alternate
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Setup, Side, build_side
+from resnets.runtime import Runtime
 
 
 def sides(cfg: BenchConfig, workload: str) -> list[Side]:
@@ -29,7 +30,8 @@ def sides(cfg: BenchConfig, workload: str) -> list[Side]:
     batches = synthetic_batches(cfg, device=device, num_classes=classes, in_chans=3, image_size=cfg.image_size or 224)
     out = []
     for layout in (False, True):
-        setup = Setup(cfg=cfg, device=device, autocast_dtype=None, channels_last=layout, graphs=False,
+        runtime = Runtime(device=device, autocast_dtype=None, channels_last=layout)
+        setup = Setup(cfg=cfg, runtime=runtime, twin_runtime=runtime, graphs=False,
                       train_batches=batches.train, infer_batches=batches.infer, num_classes=classes, in_chans=3)
         side = build_side(setup, get_twin(cfg.model), workload, name="ours")
         out.append(Side("channels_last" if layout else "NCHW", side.description, side.step))

@@ -40,7 +40,7 @@ def test_the_options_named_in_the_issue() -> None:
     assert "labels per image, most likely first (default: 5)" in helps["resnets predict"]
     assert "the split to evaluate on (default: test)" in helps["resnets eval"]
     assert "training iterations per network (default: 800 on a CPU, 64000 on CUDA)" in helps["resnets study degradation"]
-    assert "(default: 8 20 26 on a CPU, 20 32 44 56 110 on CUDA)" in helps["resnets study degradation"]
+    assert "(default: 8 20 56 on a CPU, 20 32 44 56 110 on CUDA)" in helps["resnets study degradation"]
 
 
 def test_building_the_parser_imports_no_study_code() -> None:

@@ -8,8 +8,10 @@ parser. ``func(args)`` returns the process exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -110,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"resnets {args.command}: error: {shown(str(message))}", file=sys.stderr)  # any file name prints
         return 2
+    except BrokenPipeError:  # the reader went away (`resnets models | head`): stop quietly, as a Unix tool does
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 128 + 13  # killed by SIGPIPE, as the shell reports it
     except OSError as exc:  # the machine refused (permissions, a read-only or full disk): the user's to fix
         where = f" {shown(exc.filename)}" if exc.filename else ""
         print(f"resnets {args.command}: error: cannot use{where}: {exc.strerror or shown(str(exc))}; "

@@ -5,7 +5,10 @@ Every "auto" of the package (``train.precision``, ``train.channels_last``, the b
 ``--device``) is resolved here, once, into a :class:`Runtime` that is passed down:
 
 * device: CUDA when available, else the CPU;
-* precision: bf16 autocast on CUDA (unless the GPU reports no bf16 support), fp32 elsewhere;
+* precision: bf16 autocast on CUDA (unless the GPU reports no bf16 support), fp32 elsewhere.
+  bf16 asked for on the CPU runs only where the CPU computes it natively (AVX512-BF16 or
+  AMX-BF16, :mod:`resnets.cpu_features`), else it is refused; "auto" on the CPU stays fp32: bf16
+  changes the numbers a recipe gives, and "auto" should give the same run on every CPU;
 * layout: channels_last on CUDA and on the CPU (measured 1.08-1.24x faster on the CPU too,
   benchmarks/RESULTS.md), NCHW elsewhere.
 
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from resnets.cpu_features import require_cpu_bf16
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 LAYOUTS: dict[str, bool] = {"on": True, "off": False}  # the command line's spelling of channels_last
@@ -67,13 +72,18 @@ def _bf16_capable(device: torch.device) -> bool:
         return True
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16") on ``device`` (None: fp32)."""
+def resolve_precision(precision: str, device: torch.device, *, setting: str = "precision") -> torch.dtype | None:
+    """The autocast dtype for ``precision`` ("auto", "fp32", "bf16") on ``device`` (None: fp32).
+    bf16 on a CPU without native bf16 is a ValueError naming the missing instruction set and the
+    fix, ``setting`` (the option as the user spells it: "train.precision", "--precision") = fp32."""
     if precision == "auto":
         return torch.bfloat16 if _bf16_capable(device) else None
     if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {['auto', *PRECISIONS]}")
-    return PRECISIONS[precision]
+        raise ValueError(f"{setting} {precision!r} is not one of {['auto', *PRECISIONS]}")
+    dtype = PRECISIONS[precision]
+    if dtype is torch.bfloat16 and device.type == "cpu":
+        require_cpu_bf16(fix=f"use {setting}{' ' if setting.startswith('-') else '='}fp32")
+    return dtype
 
 
 def resolve_channels_last(channels_last: bool | str | None, device: torch.device) -> bool:
@@ -107,10 +117,12 @@ class Runtime:
         rank: int = 0,
         world_size: int = 1,
         wrap: Callable[[nn.Module], nn.Module] | None = None,
+        precision_setting: str = "precision",
     ) -> Runtime:
-        """The runtime with every "auto" resolved for the device (see the module's policy)."""
+        """The runtime with every "auto" resolved for the device (see the module's policy);
+        ``precision_setting`` names the option in the message that refuses bf16 on a CPU without it."""
         dev = resolve_device(device)
-        return cls(device=dev, autocast_dtype=resolve_precision(precision, dev),
+        return cls(device=dev, autocast_dtype=resolve_precision(precision, dev, setting=precision_setting),
                    channels_last=resolve_channels_last(channels_last, dev), rank=rank, world_size=world_size,
                    wrap=wrap)
 

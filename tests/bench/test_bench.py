@@ -13,6 +13,7 @@ from resnets.bench import BenchConfig, format_text, load_json, run_bench, save_j
 from resnets.bench.measure import ratios
 from resnets.bench.memory import NOT_MEASURED_CPU
 from resnets.cli import main
+from resnets.cpu_features import cpu_has_bf16
 from resnets.models.inspect import count_parameters
 
 
@@ -140,3 +141,14 @@ def test_the_header_and_each_workload_are_reported_as_they_are_measured(tiny: di
     assert train.endswith("s to go)")
     assert warm_infer.startswith("inference: warmed up")
     assert after_infer == ["train", "infer"] and infer == "\n".join(workload_lines("infer", result["results"]["infer"]))
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 / AMX-BF16)")
+def test_our_bf16_training_step_against_the_twins_fp32_loop(tiny: dict) -> None:
+    out = run_bench(BenchConfig(**{**tiny, "precision": "bf16", "twin_precision": "fp32", "workloads": ("train",),
+                                   "memory": False}))
+    assert out["resolved"]["precision"] == "bf16 autocast" and out["resolved"]["twin_precision"] == "fp32"
+    train = out["results"]["train"]
+    assert "bfloat16" in train["ours"]["description"] and "bfloat16" not in train["theirs"]["description"]
+    assert "fp32" in train["theirs"]["description"]
+    assert "bf16 autocast (twin: fp32)" in format_text(out)

@@ -43,7 +43,8 @@ def test_reference_cifar_rejects_bad_depth() -> None:
 
 def test_torchvision_twin_gets_our_weights() -> None:
     cfg = BenchConfig(model="resnet18", device="cpu")
-    setup = Setup(cfg=cfg, runtime=Runtime(device=torch.device("cpu")), graphs=False,
+    runtime = Runtime(device=torch.device("cpu"))
+    setup = Setup(cfg=cfg, runtime=runtime, twin_runtime=runtime, graphs=False,
                   train_batches=lambda: None, infer_batches=lambda: None, num_classes=7, in_chans=3)  # type: ignore[arg-type,return-value]
     ours, theirs = build_pair(setup, get_twin("resnet18"))
     x = torch.randn(2, 3, 64, 64)
@@ -56,6 +57,16 @@ def test_config_rejects_unknown_choices() -> None:
         BenchConfig(precision="fp16")
     with pytest.raises(ValueError, match="compile"):
         BenchConfig(compile="yes")
+    with pytest.raises(ValueError, match="twin_precision='bf16' is not one of"):
+        BenchConfig(twin_precision="bf16")
+
+
+def test_the_twin_runs_in_our_precision_or_in_fp32() -> None:
+    ours = Runtime(device=torch.device("cpu"), autocast_dtype=torch.bfloat16, channels_last=True)
+    assert BenchConfig().twin_runtime(ours) is ours
+    fp32 = BenchConfig(twin_precision="fp32").twin_runtime(ours)
+    assert fp32.autocast_dtype is None and fp32.channels_last is True and fp32.device == ours.device
+    assert ours.autocast_dtype is torch.bfloat16  # ours is left as it was
 
 
 def test_cpu_peak_memory_sees_a_large_allocation() -> None:

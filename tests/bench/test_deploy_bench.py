@@ -5,8 +5,8 @@ import json
 import pytest
 
 from resnets.cli import main
+from resnets.cpu_features import cpu_has_bf16
 from resnets.deploy.backends import BACKENDS, available
-from resnets.deploy.cpu_features import cpu_has_bf16
 
 
 @pytest.mark.slow

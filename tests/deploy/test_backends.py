@@ -6,7 +6,7 @@ import pytest
 import torch
 from deploy_helpers import build
 
-import resnets.deploy.cpu_features as cpu_features
+import resnets.cpu_features as cpu_features
 from resnets.deploy import inference_model
 from resnets.deploy.backends import BACKENDS, TOLERANCES, OutputMismatchError, available
 from resnets.deploy.backends.base import check_outputs, relative_error

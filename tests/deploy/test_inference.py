@@ -26,8 +26,22 @@ def test_channels_last_on_cpu_gives_the_same_result() -> None:
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
+def test_compiled_cpu_inference_keeps_fp32_results() -> None:
+    # torch.compile with frozen weights (folded into the graph): the same function to fp32 rounding
+    model, side = build("cifar_option_A")
+    fast = inference_model(model, device="cpu", backend="torch", precision="fp32", compile=True)
+    x = torch.randn(3, 3, side, side)
+    with torch.no_grad():
+        ref = model.eval()(x)
+    out = fast(x)
+    assert out.dtype == torch.float32
+    assert float((out - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
+    assert fast.check_error is not None and fast.check_error <= 1e-4
+
+
 def test_bf16_on_a_cpu_without_native_bf16_is_refused(monkeypatch) -> None:
-    import resnets.deploy.cpu_features as cpu_features
+    import resnets.cpu_features as cpu_features
 
     monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
     model, _ = build("plain20")

@@ -120,7 +120,7 @@ def test_eval_with_a_backend_names_it_and_matches_fp32(digits_run_dir, capsys) -
 
 @pytest.mark.parametrize(("backend", "precision"), [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")])
 def test_eval_runs_each_deployed_path_on_the_cpu(digits_run_dir, capsys, backend, precision) -> None:
-    from resnets.deploy.cpu_features import cpu_has_bf16
+    from resnets.cpu_features import cpu_has_bf16
 
     _backend_or_skip(backend)
     if precision == "bf16" and not cpu_has_bf16():

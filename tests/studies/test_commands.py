@@ -10,8 +10,8 @@ from PIL import Image
 
 from resnets.cli import main
 from resnets.commands.studies import _recipe, build_args
-from resnets.studies.degradation import markdown_rows
-from resnets.studies.reproduce import PAPER_TEST_ERROR, he2015_recipe
+from resnets.studies.degradation import markdown_rows, summarise
+from resnets.studies.reproduce import PAPER_TEST_ERROR, TITLE, he2015_recipe, shortened_note, title_for
 
 
 def _fake_cifar(root, *, per_class_train: int = 13, per_class_test: int = 2) -> None:
@@ -41,20 +41,26 @@ def test_reproduce_smoke_on_a_fake_cifar_folder(tmp_path, capsys):
     assert net["steps"] == 2 and 0.0 <= net["test_error"] <= 1.0
     summary = (out / "summary.md").read_text()
     assert "paper test error %" in summary
-    assert "he2015-cifar10 report" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "he2015-cifar10 (shortened run, not a reproduction) report" in printed
+    assert "2 of the paper's 64,000 iterations), not a reproduction" in printed
+    title = (out / "report.html").read_text().split("<title>")[1].split("</title>")[0]
+    assert "a shortened run" in title and "not a reproduction" in title and "reproduced" not in title
 
 
 def test_paper_numbers_sit_beside_ours():
-    rows = [{"kind": k, "depth": d, "params": 1, "seeds": [0], "train_error": 0.01, "test_error": 0.09,
-             "train_error_std": 0.0, "test_error_std": 0.0} for k, d in (("plain", 20), ("residual", 20), ("residual", 110))]
+    rows = summarise({f"{k}{d}": {"kind": k, "depth": d, "seed": 0, "params": 1, "train_error": 0.01, "test_error": 0.09}
+                      for k, d in (("plain", 20), ("residual", 20), ("residual", 110))})
     lines = markdown_rows(rows, reference=PAPER_TEST_ERROR)
     assert lines[0].endswith("| paper test error % |")
-    assert lines[2].endswith("| 9.00 | - |")  # no paper number for plain nets
-    assert lines[3].endswith("| 9.00 | 8.75 |") and lines[4].endswith("| 9.00 | 6.43 |")
+    assert lines[2].endswith("| 9.00 ± 0.00 | 9.00-9.00 | - |")  # no paper number for plain nets
+    assert lines[3].endswith("| 9.00-9.00 | 8.75 |") and lines[4].endswith("| 9.00-9.00 | 6.43 |")
 
 
 def test_paper_recipe_and_its_shortening():
     full = he2015_recipe(data_dir=None, download=False)
+    assert title_for(full) == TITLE and shortened_note(full) == ""
+    assert "not a reproduction" in title_for(he2015_recipe(data_dir=None, download=False, iterations=64000 - 1))
     assert (full.iterations, full.milestones, full.batch_size, full.lr) == (64000, (32000, 48000), 128, 0.1)
     assert (full.weight_decay, full.momentum, full.warmup_for(110), full.warmup_for(56)) == (1e-4, 0.9, 400, 0)
     short = he2015_recipe(data_dir=None, download=False, iterations=6400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -10,6 +11,7 @@ from resnets.runtime import Runtime, resolve_device
 
 WORKLOADS: tuple[str, ...] = ("train", "infer")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+TWIN_PRECISIONS: tuple[str, ...] = ("same", "fp32")
 COMPILE: tuple[str, ...] = ("off", "both", "ours")
 SWITCH: tuple[str, ...] = ("auto", "on", "off")
 DATA: tuple[str, ...] = ("digits", "synthetic", "imagefolder")
@@ -25,6 +27,8 @@ class BenchConfig:
     ours and theirs, "ours" only ours. ``graphs``: CUDA graphs for our steps ("auto": on
     CUDA). ``fold``: our inference folds BN into the convolutions. ``data``: time the
     engine's loader + step on that dataset instead of a fixed synthetic batch.
+    ``twin_precision``: "same" runs the twin in our precision; "fp32" runs it in fp32 whatever
+    ours is (e.g. our bf16 training step against the fp32 loop a user would otherwise run).
     """
 
     model: str = "resnet20"
@@ -33,6 +37,7 @@ class BenchConfig:
     image_size: int | None = None
     workloads: tuple[str, ...] = WORKLOADS
     precision: str = "auto"
+    twin_precision: str = "same"
     channels_last: str = "auto"
     compile: str = "off"
     graphs: str = "auto"
@@ -52,6 +57,8 @@ class BenchConfig:
         bad = [w for w in self.workloads if w not in WORKLOADS]
         _check(not bad and bool(self.workloads), f"workloads={list(self.workloads)}: each must be one of {WORKLOADS}")
         _check(self.precision in PRECISIONS, f"precision={self.precision!r} is not one of {PRECISIONS}")
+        _check(self.twin_precision in TWIN_PRECISIONS,
+               f"twin_precision={self.twin_precision!r} is not one of {TWIN_PRECISIONS}")
         _check(self.channels_last in SWITCH, f"channels_last={self.channels_last!r} is not one of {SWITCH}")
         _check(self.graphs in SWITCH, f"graphs={self.graphs!r} is not one of {SWITCH}")
         _check(self.compile in COMPILE, f"compile={self.compile!r} is not one of {COMPILE}")
@@ -68,7 +75,11 @@ class BenchConfig:
         """Device, precision and layout with every "auto" resolved by the package's one policy
         (:mod:`resnets.runtime`); a CUDA device where there is none is refused."""
         return Runtime.resolve(device=resolve_device(self.device), precision=self.precision,
-                               channels_last=self.channels_last)
+                               channels_last=self.channels_last, precision_setting="--precision")
+
+    def twin_runtime(self, ours: Runtime) -> Runtime:
+        """The twin's runtime: ours, or ours in fp32 (``twin_precision="fp32"``)."""
+        return ours if self.twin_precision == "same" else dataclasses.replace(ours, autocast_dtype=None)
 
     def use_graphs(self, device: torch.device) -> bool:
         if self.graphs == "on" and device.type != "cuda":
@@ -81,4 +92,4 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(f"BenchConfig: {message}")
 
 
-__all__ = ["BenchConfig", "COMPILE", "DATA", "PRECISIONS", "SWITCH", "WORKLOADS"]
+__all__ = ["BenchConfig", "COMPILE", "DATA", "PRECISIONS", "SWITCH", "TWIN_PRECISIONS", "WORKLOADS"]

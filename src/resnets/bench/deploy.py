@@ -24,9 +24,9 @@ from resnets.bench.env import cpu_model, load_average
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Side
+from resnets.cpu_features import cpu_has_bf16, shown_flags
 from resnets.deploy import InferenceModel, inference_model
 from resnets.deploy.backends import BACKENDS, available
-from resnets.deploy.cpu_features import cpu_has_bf16, shown_flags
 from resnets.models import create_model
 
 BASELINE = "torchvision eager fp32"
@@ -44,6 +44,7 @@ class DeployBenchConfig:
     steps: int = 5
     calibration_batches: int = 4  # int8: generated images (speed does not depend on what they show)
     seed: int = 0
+    compiled: bool = False  # also our torch paths under torch.compile (weights frozen), built and warmed up first
 
 
 def _versions() -> dict[str, str]:
@@ -95,10 +96,11 @@ def _torchvision_exported(reference: nn.Module, size: tuple[int, int, int]) -> d
 
 
 def deployment_paths(
-    model: nn.Module, *, input_size: Sequence[int], calibration: Sequence[Tensor]
+    model: nn.Module, *, input_size: Sequence[int], calibration: Sequence[Tensor], compiled: bool = False
 ) -> dict[str, InferenceModel]:
     """``model`` in every installed backend and every precision this CPU runs natively, keyed
-    "BACKEND PRECISION"; int8 calibrated on ``calibration``."""
+    "BACKEND PRECISION"; int8 calibrated on ``calibration``; with ``compiled``, the torch fp32 and bf16
+    paths also compiled ("torch PRECISION compiled")."""
     built: dict[str, InferenceModel] = {}
     for backend, entry in BACKENDS.items():
         if not available(backend):
@@ -109,6 +111,9 @@ def deployment_paths(
             built[f"{backend} {precision}"] = inference_model(
                 model, device="cpu", backend=backend, precision=precision, input_size=input_size,
                 calibration=calibration if precision == "int8" else None)
+            if compiled and backend == "torch" and precision != "int8":
+                built[f"{backend} {precision} compiled"] = inference_model(
+                    model, device="cpu", backend=backend, precision=precision, input_size=input_size, compile=True)
     return built
 
 
@@ -143,8 +148,8 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
         size = (3, cfg.image_size, cfg.image_size)
         x = _calibration(cfg, 3)[0]  # (N, C, H, W)
         runs: dict[str, Callable[[Tensor], Tensor]] = {BASELINE: theirs}
-        runs.update({f"ours {k}": m for k, m in deployment_paths(ours, input_size=size,
-                                                                  calibration=_calibration(cfg, 3)).items()})
+        runs.update({f"ours {k}": m for k, m in deployment_paths(ours, input_size=size, calibration=_calibration(cfg, 3),
+                                                                  compiled=cfg.compiled).items()})
         runs.update(_torchvision_exported(theirs, size))
         load_start = load_average()
 
@@ -198,7 +203,8 @@ def run_deploy_cli(args: Any) -> int:
     from resnets.bench.results import save_json
 
     cfg = DeployBenchConfig(model=args.model, batch=args.batch, image_size=args.image_size or 224,
-                            threads=args.threads, warmup=args.warmup, reps=args.reps, steps=args.steps, seed=args.seed)
+                            threads=args.threads, warmup=args.warmup, reps=args.reps, steps=args.steps, seed=args.seed,
+                            compiled=args.compile != "off")
     result = run_deploy_bench(cfg)
     print(format_deploy(result))
     if args.json:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from resnets.deploy.cpu_features import cpuinfo
+from resnets.cpu_features import cpuinfo
 
 
 def cpu_model() -> str:

@@ -124,11 +124,16 @@ def _busy_note(env: dict[str, Any], device: torch.device) -> str | None:
             "and noisy; rerun when `uptime` shows a load below the core count")
 
 
+def _precision(runtime: Runtime) -> str:
+    return "bf16 autocast" if runtime.autocast_dtype is torch.bfloat16 else "fp32"
+
+
 def resolve(cfg: BenchConfig, runtime: Runtime) -> dict[str, Any]:
     """The choices ``auto`` left open, as they were made on this device."""
     return {
         "device": str(runtime.device),
-        "precision": "bf16 autocast" if runtime.autocast_dtype is torch.bfloat16 else "fp32",
+        "precision": _precision(runtime),
+        "twin_precision": _precision(cfg.twin_runtime(runtime)),
         "channels_last": runtime.channels_last,
         "cuda_graphs": cfg.use_graphs(runtime.device),
         "compile": cfg.compile,
@@ -164,7 +169,8 @@ def _run(cfg: BenchConfig, runtime: Runtime, report: Report) -> dict[str, Any]:
     notes = list(cfg.notes)
     batches = _batches(cfg, device)
     setup = Setup(
-        cfg=cfg, runtime=runtime, graphs=resolved["cuda_graphs"], train_batches=batches.train, infer_batches=batches.infer,
+        cfg=cfg, runtime=runtime, twin_runtime=cfg.twin_runtime(runtime), graphs=resolved["cuda_graphs"],
+        train_batches=batches.train, infer_batches=batches.infer,
         num_classes=batches.num_classes, in_chans=batches.in_chans,
     )
     if device.type == "cuda":

@@ -16,8 +16,10 @@ def _mib(value: int | None) -> str:
 def header_lines(result: dict[str, Any]) -> list[str]:
     """What is measured, where, with which versions, and how (known before the first step)."""
     env, cfg, res = result["env"], result["config"], result["resolved"]
+    twin = res.get("twin_precision", res["precision"])  # results written before the option: the same
+    precision = res["precision"] if twin == res["precision"] else f"{res['precision']} (twin: {twin})"
     return [
-        f"resnets bench: {cfg['model']}, batch {cfg['batch']}, {result['image_size']}px, {res['precision']}, "
+        f"resnets bench: {cfg['model']}, batch {cfg['batch']}, {result['image_size']}px, {precision}, "
         f"channels_last={res['channels_last']}, compile={res['compile']}, cuda_graphs={res['cuda_graphs']}",
         f"device: {env['device_name']} [{env['device']}]",
         f"torch {env['torch']}, torchvision {env['torchvision']}, resnets {env['resnets']}, python {env['python']}"

@@ -38,6 +38,7 @@ class Setup:
 
     cfg: BenchConfig
     runtime: Runtime  # device, precision and layout, resolved once
+    twin_runtime: Runtime  # the twin's: the same, or the same in fp32 (cfg.twin_precision)
     graphs: bool
     train_batches: BatchFn
     infer_batches: BatchFn
@@ -68,7 +69,7 @@ def build_model(s: Setup, twin: Twin, *, name: str) -> nn.Module:
     theirs = twin.build(s.num_classes, s.in_chans)
     if twin.same_keys:
         theirs.load_state_dict(_our_model(s).state_dict(), strict=True)
-    return s.runtime.place(theirs)
+    return s.twin_runtime.place(theirs)
 
 
 def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
@@ -76,7 +77,8 @@ def build_pair(s: Setup, twin: Twin) -> tuple[nn.Module, nn.Module]:
 
 
 def _mode(s: Setup, *, ours: bool) -> str:
-    parts = [s.runtime.precision_name, "channels_last" if s.runtime.channels_last else "NCHW"]
+    runtime = s.runtime if ours else s.twin_runtime
+    parts = [runtime.precision_name, "channels_last" if runtime.channels_last else "NCHW"]
     if (s.compile_ours() if ours else s.compile_theirs()):
         parts.append("torch.compile")
     return ", ".join(parts)
@@ -112,14 +114,15 @@ def our_train_side(s: Setup, model: nn.Module) -> Side:
 def their_train_side(s: Setup, model: nn.Module, description: str) -> Side:
     """The twin in a plain loop: torch's default SGD, autocast, zero_grad / backward / step."""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
-    step_model = torch.compile(model) if s.compile_theirs() else model
+    step_model: nn.Module = torch.compile(model) if s.compile_theirs() else model  # type: ignore[assignment]
     step_model.train()
+    runtime = s.twin_runtime
 
     def step() -> None:
         x, y = s.train_batches()
-        x = s.runtime.prepare(x)
+        x = runtime.prepare(x)
         optimizer.zero_grad(set_to_none=True)
-        with s.runtime.autocast():
+        with runtime.autocast():
             loss = F.cross_entropy(step_model(x), y)
         loss.backward()
         optimizer.step()
@@ -149,11 +152,12 @@ def their_infer_side(s: Setup, model: nn.Module, description: str) -> Side:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    step_model = torch.compile(model) if s.compile_theirs() else model
+    step_model: nn.Module = torch.compile(model) if s.compile_theirs() else model  # type: ignore[assignment]
+    runtime = s.twin_runtime
 
     def step() -> None:
-        x = s.runtime.prepare(s.infer_batches()[0])
-        with torch.no_grad(), s.runtime.autocast():
+        x = runtime.prepare(s.infer_batches()[0])
+        with torch.no_grad(), runtime.autocast():
             step_model(x).float()
 
     return Side("theirs", f"{description} in eval mode under no_grad ({_mode(s, ours=False)})", step)

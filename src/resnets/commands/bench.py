@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnets.bench import BenchConfig, run_bench, save_json
-from resnets.bench.config import COMPILE, DATA, PRECISIONS, SWITCH, WORKLOADS
+from resnets.bench.config import COMPILE, DATA, PRECISIONS, SWITCH, TWIN_PRECISIONS, WORKLOADS
 from resnets.bench.results import load_line, note_lines
 from resnets.bench.twins import TWINS
 
@@ -20,13 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="twin", choices=("twin", "deploy"),
                    help="twin: ours against its twin (default); deploy: CPU inference, torchvision eager fp32 against "
                         "ours in every installed backend and precision and onnxruntime/OpenVINO on torchvision's model "
-                        "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json)")
+                        "(uses --model, --batch, --image-size, --threads, --warmup, --reps, --steps, --seed, --json; "
+                        "--compile adds our torch paths compiled with frozen weights)")
     p.add_argument("--model", default="resnet20", metavar="NAME", help=f"one of: {', '.join(sorted(TWINS))}")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--batch", type=int, default=32, help="images per step")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the model's native)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: train, infer (default: both)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA, fp32 on CPU")
+    p.add_argument("--twin-precision", default="same", choices=TWIN_PRECISIONS,
+                   help="the twin's precision: same as ours (default), or fp32 (e.g. --precision bf16 --workloads train "
+                        "--twin-precision fp32: our bf16 step against torchvision's fp32 loop)")
     p.add_argument("--channels-last", default="auto", choices=SWITCH,
                    help="NHWC memory format for both sides (auto: on, the measured faster layout on CUDA and CPU)")
     p.add_argument("--compile", nargs="?", const="both", default="off", choices=COMPILE,
@@ -61,7 +65,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         model=args.model, device=args.device, batch=args.batch, image_size=args.image_size,
         workloads=tuple(w.strip() for w in args.workloads.split(",") if w.strip()),
-        precision=args.precision, channels_last=args.channels_last, compile=args.compile, graphs=args.graphs,
+        precision=args.precision, twin_precision=args.twin_precision, channels_last=args.channels_last,
+        compile=args.compile, graphs=args.graphs,
         fold=not args.no_fold, warmup=args.warmup, reps=args.reps, steps=args.steps, memory=not args.no_memory,
         data=data, data_root=root, threads=args.threads, seed=args.seed,
     )

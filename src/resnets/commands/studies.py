@@ -1,4 +1,4 @@
-"""`resnets study degradation|gradients|identity|lesion|normfree` and `resnets reproduce he2015-cifar10`."""
+"""`resnets study degradation|gradients|identity|lesion|normfree|all` and `resnets reproduce he2015-cifar10`."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                            "(Zhang et al. 2019, De & Smith 2020)")
     _add_common(nf, "normfree")
     nf.set_defaults(func=cmd_normfree)
+    a = kinds.add_parser("all", help="every study with its defaults, and one index page linking the reports")
+    a.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    a.add_argument("--workers", type=int, default=None, help="networks trained at once, in every study")
+    a.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default runs/study-all-<timestamp>); an existing one is resumed")
+    a.add_argument("--iterations", type=int, default=None,
+                   help="train every network this long (lr drops kept at the same fractions; default: each study's)")
+    a.add_argument("--smoke", action="store_true",
+                   help="two small depths, two seeds, 20 iterations: checks the pipeline in a minute, shows nothing")
+    a.add_argument("--quiet", action="store_true", help="no progress bar and no per-network lines")
+    a.set_defaults(func=cmd_all)
 
     rep = subparsers.add_parser("reproduce", help="reproduce a paper's experiment with its recipe")
     which = rep.add_subparsers(dest="experiment", metavar="EXPERIMENT")
@@ -132,11 +143,8 @@ def _recipe(study: str, args: argparse.Namespace, device: str) -> Any:
     if args.download:
         changes["download"] = True
     base = default_recipe(study, device)
-    if args.iterations is not None and args.milestones is None:
-        # keep the lr drops at the same fractions of the (shorter or longer) run
-        changes["milestones"] = [max(1, round(m * args.iterations / base.iterations)) for m in base.milestones]
-        if args.eval_every is None:
-            changes["eval_every"] = max(1, min(base.eval_every, args.iterations // 10 or 1))
+    if args.iterations is not None:
+        base = base.with_iterations(args.iterations)  # the lr drops at the same fractions of the run
     recipe = base.replace(changes)
     if recipe.milestones and recipe.milestones[-1] >= recipe.iterations:
         raise CLIError(f"--milestones {list(recipe.milestones)} must lie below --iterations {recipe.iterations}")
@@ -175,25 +183,51 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     return _finish("degradation", out_dir, markdown_rows(out.rows) + [effect_text(out.effect)])
 
 
+def _claim_lines(claims: list[Any]) -> list[str]:
+    """The checked claims, one line each (the per-network lines were printed as each finished)."""
+    return [f"{c.verdict.upper():>9}: {c.claim} ({c.paper}); measured: {c.measured}" for c in claims]
+
+
 def cmd_gradients(args: argparse.Namespace) -> int:
     from resnets.studies.gradients import PHASES, effect_sentence, run_gradients
 
     out, out_dir = _study(args, "gradients", run_gradients)
-    lines = [f"{r['kind']:>8}-{r['depth']:<4} seed {r['seed']}: first/last RMS gradient {r['init_ratio']:.3g} at init, "
-             f"{r['trained_ratio']:.3g} trained" for r in out["rows"]]
-    lines += [effect_sentence(out["effect"], p) for p in PHASES if p in out["effect"]]
-    return _finish("gradients", out_dir, lines)
+    lines = [effect_sentence(out["effect"], p) for p in PHASES if p in out["effect"]]
+    return _finish("gradients", out_dir, lines + _claim_lines(out["claims"]))
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
-    from resnets.studies.identity import describe, run_identity
+    from resnets.studies.identity import run_identity
 
     out, out_dir = _study(args, "identity", run_identity, k=args.blocks)
-    return _finish("identity", out_dir, [describe(r) for r in out["results"].values()])
+    return _finish("identity", out_dir, _claim_lines(out["claims"]))
 
 
-def _claim_lines(claims: list[Any]) -> list[str]:
-    return [f"[{c.verdict}] {c.claim}: {c.measured}" for c in claims]
+def cmd_all(args: argparse.Namespace) -> int:
+    from resnets.studies.index import SMOKE, STUDIES, run_all
+
+    device = _device(args)
+    out_dir = _out_dir(args, "all")
+    changes: dict[str, Any] = dict(SMOKE) if args.smoke else {}
+    if args.iterations is not None:
+        changes["iterations"] = args.iterations
+    if not args.quiet:
+        print(f"all studies ({', '.join(STUDIES)}) with their defaults"
+              + (" shrunk to a smoke test" if args.smoke else "")
+              + (f", {args.iterations} iterations each" if args.iterations else "")
+              + f", on {device}; writing to {out_dir}", flush=True)
+    runs = run_all(out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet, changes=changes,
+                   command=_command_line())
+    failed = [r for r in runs if r.error is not None]
+    for r in runs:
+        print(f"{r.name}: {'failed: ' + r.error if r.error else 'report ' + str(r.out_dir / 'report.html')}"
+              f" ({r.wall_s:.0f} s)")
+    print(f"index: {out_dir / 'index.html'}")
+    if failed:
+        print(f"resnets study all: {len(failed)} of {len(runs)} studies failed (see above); fix the cause and rerun "
+              f"with --out {out_dir} to resume", file=sys.stderr)
+        return 2 if len(failed) == len(runs) else 1
+    return 0
 
 
 def cmd_lesion(args: argparse.Namespace) -> int:
@@ -215,19 +249,23 @@ def cmd_normfree(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from resnets.studies.degradation import effect_text, markdown_rows
     from resnets.studies.pool import removed_if_failed_empty
-    from resnets.studies.reproduce import PAPER_TEST_ERROR, he2015_recipe, reproduce_he2015
+    from resnets.studies.reproduce import PAPER_TEST_ERROR, he2015_recipe, reproduce_he2015, shortened_note
 
     device = _device(args)
     recipe = he2015_recipe(data_dir=args.data_dir, download=args.download, depths=args.depths,
                            iterations=args.iterations, seeds=args.seeds)
     out_dir = _out_dir(args, "he2015-cifar10")
+    note = shortened_note(recipe)
     if not args.quiet:
         print(f"he2015-cifar10: {recipe.data}{' ' + str(recipe.root) if recipe.root else ''}, depths "
-              f"{list(recipe.depths)}, {recipe.iterations} iterations, on {device}; writing to {out_dir}", flush=True)
+              f"{list(recipe.depths)}, {recipe.iterations} iterations, on {device}; writing to {out_dir}"
+              + (f"\nthis is {note}" if note else ""), flush=True)
     with removed_if_failed_empty(out_dir):
         out = reproduce_he2015(recipe, out_dir=out_dir, device=device, workers=args.workers, quiet=args.quiet,
                                command=_command_line())
-    return _finish("he2015-cifar10", out_dir, markdown_rows(out.rows, reference=PAPER_TEST_ERROR) + [effect_text(out.effect)])
+    lines = markdown_rows(out.rows, reference=PAPER_TEST_ERROR) + [effect_text(out.effect)]
+    return _finish("he2015-cifar10" + (" (shortened run, not a reproduction)" if note else ""), out_dir,
+                   lines + ([f"This was {note}."] if note else []))
 
 
 def build_args(argv: list[str]) -> argparse.Namespace:

@@ -168,6 +168,8 @@ def _report_interrupted(exc: TrainingInterrupted, *, device: str | None, process
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from resnets.cpu_features import cpu_has_bf16
+    from resnets.runtime import resolve_device
     from resnets.train.assemble import prepare_run
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate, with_checkpoint_normalisation
@@ -188,7 +190,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"evaluating {path} ({metadata.get('model', 'a network')}, step {metadata.get('step', '?')}) on "
               f"{cfg.data.name} {args.split}, device {device or 'auto'} ...", flush=True)
     # the network the checkpoint's metadata describes (a converted checkpoint's options included)
-    run = prepare_run(cfg, make_runtime(cfg.train, device=device), weights=path,
+    loop = cfg.train
+    if loop.precision == "bf16" and resolve_device(device).type == "cpu" and not cpu_has_bf16():
+        loop = dataclasses.replace(loop, precision="fp32")  # the weights are fp32: bf16 was the training's compute
+    run = prepare_run(cfg, make_runtime(loop, device=device), weights=path,
                       model_fn=lambda _cfg, _bundle: model_from_metadata(metadata))
     assert run.bundle is not None
     loader = run.bundle.test if args.split == "test" else run.bundle.val

@@ -122,7 +122,7 @@ def save_int8(int8: InferenceModel, path: str | Path) -> list[Path]:
 
             save_ir(int8.model, str(staging / path.with_suffix(".xml").name))  # type: ignore[arg-type]
         else:
-            shutil.copyfile(int8.model.path, staging / path.with_suffix(".onnx").name)  # type: ignore[union-attr]
+            shutil.copyfile(int8.model.path, staging / path.with_suffix(".onnx").name)  # type: ignore[union-attr,arg-type]
         written = []
         for staged in sorted(staging.iterdir()):
             os.replace(staged, path.parent / staged.name)

@@ -122,12 +122,16 @@ def compare(*, higher: Band, lower: Band, factor: float = 1.0) -> Comparison:
     return Comparison(higher=higher, lower=lower, factor=factor, verdict=verdict)
 
 
-def no_worse(*, deep: Band, shallow: Band) -> str:
+def no_worse(*, deep: Band, shallow: Band, tolerance: float = 0.0) -> str:
     """The claim "``deep`` is no worse than ``shallow``" (lower is better): ``shown`` unless ``deep``
-    is worse with separated bands (``opposite``); ``not shown`` for a single seed or NaNs."""
+    is worse with the bands apart by more than ``tolerance`` (``opposite``): the resolution below which
+    a difference means nothing (e.g. one training image of a small set); ``not shown`` for a single
+    seed or NaNs."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     if any(v != v for v in deep.values + shallow.values) or deep.n < 2 or shallow.n < 2:
         return NOT_SHOWN
-    return OPPOSITE if deep.lo > shallow.hi else SHOWN
+    return OPPOSITE if deep.lo > shallow.hi + tolerance else SHOWN
 
 
 # one colour per depth, the same in every plot of every study (matplotlib's tab10 order)

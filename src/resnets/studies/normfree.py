@@ -1,4 +1,4 @@
-"""Training without normalisation: SkipInit (De & Smith 2020) and Fixup (Zhang, Dauphin & Ma 2019).
+"""Training without normalisation: SkipInit (De and Smith 2020) and Fixup (Zhang, Dauphin and Ma 2019).
 
 Plain and residual networks of a few depths are trained under one recipe in six variants:
 
@@ -114,7 +114,7 @@ def _measured(row: dict[str, Any]) -> str:
 # (claim, paper, higher variant, lower variant, factor); factor None: "no worse" (higher no worse than lower)
 CLAIMS: tuple[tuple[str, str, str, str, float | None], ...] = (
     ("Without normalisation, the deep plain net does not train (BN's plain twin does)",
-     "De & Smith 2020 and Zhang et al. 2019, section 1: deep networks without normalisation are hard to train; "
+     "De and Smith 2020 and Zhang et al. 2019, section 1: deep networks without normalisation are hard to train; "
      "He et al. 2015 train their plain nets with BN",
      "plain-nonorm", "plain-bn", 2.0),
     ("Without normalisation and with the default initialisation, the deep residual net trains badly or diverges",
@@ -125,14 +125,14 @@ CLAIMS: tuple[tuple[str, str, str, str, float | None], ...] = (
      "Zhang et al. 2019, sections 3-4: Fixup trains ResNet-110 on CIFAR-10 without normalisation",
      "plain-nonorm", "fixup", 2.0),
     ("SkipInit trains the deep residual net where the plain net without normalisation does not",
-     "De & Smith 2020, section 4: SkipInit (a zero scalar on each branch) trains deep residual nets without "
+     "De and Smith 2020, section 4: SkipInit (a zero scalar on each branch) trains deep residual nets without "
      "normalisation at the usual learning rate",
      "plain-nonorm", "skipinit", 2.0),
     ("Fixup reaches the training error of the BN residual net",
      "Zhang et al. 2019, section 4.1: on CIFAR-10, Fixup's ResNet-110 trains about as well as with BN",
      "fixup", "residual-bn", None),
     ("SkipInit reaches the training error of the BN residual net",
-     "De & Smith 2020, section 4: SkipInit without normalisation matches BN at small batch sizes",
+     "De and Smith 2020, section 4: SkipInit without normalisation matches BN at small batch sizes",
      "skipinit", "residual-bn", None),
 )
 

@@ -3,7 +3,9 @@
 Each task's result is written to ``<out>/nets/<key>.json`` the moment it finishes; a rerun
 with the same directory skips every task whose JSON is there. On a CPU the tasks run in a
 process pool, one torch thread per worker; on a GPU, in several processes sharing it.
-Progress: a tqdm bar over the networks and one line per finished network.
+Progress (:mod:`resnets.studies.progress`): one line per finished network, and an estimate of the
+time left computed from the networks' measured step times (a task reports them with
+:func:`report_progress`); a bar only on a terminal.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import json
 import multiprocessing
 import os
 import pickle
+import queue
 import shutil
-import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
+from resnets.studies.nets import NetSpec
+from resnets.studies.progress import Progress, ProgressEvent
+from resnets.studies.recipe import Recipe
 from resnets.train.rundir.atomic import write_atomically
 
 Result = dict[str, Any]
@@ -78,14 +83,55 @@ def portable_error(exc: Exception) -> Exception:
         return kind(str(exc)) if kind is not RuntimeError else RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _run_one(fn: TaskFn, task: Any, device: str, threads: int | None) -> Result:
+# -- progress reports from inside a task ---------------------------------------------------
+
+_sink: Callable[[ProgressEvent], None] | None = None  # where report_progress sends (set while a task runs)
+_task: tuple[str, float] | None = None  # the running task's key and start time
+_queue: Any = None  # a worker process's queue to the main process
+
+
+def report_progress(*, step: int, total: int) -> None:
+    """Called by a task as it trains: ``step`` of ``total`` iterations done. The pool turns these
+    into the estimate of the time left; outside a pool it does nothing."""
+    if _sink is not None and _task is not None:
+        key, started = _task
+        _sink(ProgressEvent(key=key, step=step, total=total, elapsed=time.perf_counter() - started))
+
+
+@contextlib.contextmanager
+def _reporting(key: str, sink: Callable[[ProgressEvent], None] | None) -> Iterator[None]:
+    global _sink, _task
+    _sink, _task = sink, (key, time.perf_counter())
+    try:
+        yield
+    finally:
+        _sink, _task = None, None
+
+
+def _init_worker(events: Any) -> None:
+    global _queue
+    _queue = events
+
+
+def _run_one(fn: TaskFn, task: Any, key: str, device: str, threads: int | None) -> Result:
     """A worker's job (module level, so that it pickles)."""
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return fn(task, device)
+        with _reporting(key, _queue.put if _queue is not None else None):
+            return fn(task, device)
     except Exception as exc:
         raise portable_error(exc) from None
+
+
+def task_weight(task: Any) -> float:
+    """The relative cost of a study's task, for the estimate of the time left: depth x iterations
+    when the task holds a :class:`NetSpec` and a :class:`Recipe` (the networks of a study share their
+    widths, so a step's time grows with the depth), else 1."""
+    parts = task if isinstance(task, tuple) else (task,)
+    spec = next((t for t in parts if isinstance(t, NetSpec)), None)
+    recipe = next((t for t in parts if isinstance(t, Recipe)), None)
+    return float(spec.depth * recipe.iterations) if spec is not None and recipe is not None else 1.0
 
 
 @contextlib.contextmanager
@@ -123,38 +169,54 @@ def run_tasks(tasks: Sequence[Any], *, fn: TaskFn, keys: Sequence[str], options:
         else:
             todo.append((key, task))
     workers = options.workers or default_workers(options.device, len(todo))
-    bar = tqdm(total=len(tasks), initial=len(results), unit="net", dynamic_ncols=True, disable=options.quiet,
-               file=sys.stderr)
-    if results and not options.quiet:
-        bar.write(f"resuming: {len(results)} of {len(tasks)} networks already finished in {options.out_dir}")
+    progress = Progress(weights={key: task_weight(task) for key, task in todo}, finished=len(results),
+                        workers=1 if len(todo) <= 1 else workers, device=options.device, quiet=options.quiet,
+                        describe=options.describe)
+    if results:
+        progress.note(f"resuming: {len(results)} of {len(tasks)} networks already finished in {options.out_dir}")
 
     def finish(key: str, result: Result) -> None:
         write_json(result_path(options.out_dir, key), result)
         results[key] = result
-        bar.update(1)
-        if not options.quiet:
-            bar.write(options.describe(result))
+        progress.finish(key, result)
 
     try:
         if workers <= 1 or len(todo) <= 1:
             for key, task in todo:
-                finish(key, fn(task, options.device))
+                with _reporting(key, progress.update):
+                    result = fn(task, options.device)
+                finish(key, result)
         else:
-            _run_pool(todo, fn=fn, workers=workers, device=options.device, finish=finish)
+            _run_pool(todo, fn=fn, workers=workers, device=options.device, finish=finish, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     return results
 
 
 def _run_pool(todo: list[tuple[str, Any]], *, fn: TaskFn, workers: int, device: str,
-              finish: Callable[[str, Result], None]) -> None:
+              finish: Callable[[str, Result], None], progress: Progress) -> None:
     threads = 1 if torch.device(device).type == "cpu" else None
     ctx = multiprocessing.get_context("spawn")  # safe with CUDA and with torch's thread pools
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
-    futures: dict[Future[Result], str] = {pool.submit(_run_one, fn, task, device, threads): key for key, task in todo}
+    events = ctx.Queue()
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                               initargs=(events,))
+    futures: dict[Future[Result], str] = {pool.submit(_run_one, fn, task, key, device, threads): key
+                                          for key, task in todo}
+    pending = set(futures)
+
+    def drain() -> None:
+        while True:
+            try:
+                progress.update(events.get_nowait())
+            except queue.Empty:
+                return
+
     try:
-        for future in as_completed(futures):
-            finish(futures[future], future.result())
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            drain()
+            for future in done:
+                finish(futures[future], future.result())
     except BaseException:
         # interrupted or a network failed: stop the others now (finished results are saved)
         processes = list(getattr(pool, "_processes", {}).values())
@@ -162,4 +224,7 @@ def _run_pool(todo: list[tuple[str, Any]], *, fn: TaskFn, workers: int, device: 
         for process in processes:
             process.terminate()
         raise
+    finally:
+        events.close()
+        events.cancel_join_thread()
     pool.shutdown(wait=True)

@@ -103,20 +103,34 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
     "th{background:#eee}img{max-width:100%}figcaption{color:#555;font-size:90%}"
-    ".look{font-size:92%;background:#f6f6f0;padding:4px 8px}dl{font-size:90%;color:#444}"
+    ".look{font-size:92%;background:#f6f6f0;padding:4px 8px}dl{font-size:90%;color:#444}.claims td{text-align:left}"
 )
+
+
+VERDICT_WORDS = {"opposite": "opposite of the paper"}  # how a verdict reads in a table
 
 
 def claims_table(claims: list[Claim]) -> Table:
     return Table(headers=["claim", "the paper", "measured here", "verdict"],
-                 rows=[[c.claim, c.paper, c.measured, c.verdict] for c in claims])
+                 rows=[[c.claim, c.paper, c.measured, VERDICT_WORDS.get(c.verdict, c.verdict)] for c in claims])
+
+
+def claims_html(claims: list[Claim]) -> str:
+    """The claims table as HTML, its text left-aligned (sentences, not numbers)."""
+    return f"<div class='claims'>{html_table(claims_table(claims))}</div>"
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A whole page in the reports' style: ``title`` as its heading, then the ``body`` parts (HTML)."""
+    return "\n".join([f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+                      f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>", *body,
+                      "</body></html>"])
 
 
 def render_html(title: str, sections: list[Section], *, meta: dict[str, str], claims: list[Claim] | None = None) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts: list[str] = []
     if claims:
-        parts += ["<h2>The paper's claims, checked</h2>", html_table(claims_table(claims))]
+        parts += ["<h2>The paper's claims, checked</h2>", claims_html(claims)]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         parts += [f"<p>{html.escape(t)}</p>" for t in s.text]
@@ -127,8 +141,8 @@ def render_html(title: str, sections: list[Section], *, meta: dict[str, str], cl
                   + "</figure>" for p in s.images]
     parts.append("<h2>How this was measured</h2><dl>")
     parts += [f"<dt>{html.escape(k)}</dt><dd><code>{html.escape(v)}</code></dd>" for k, v in meta.items()]
-    parts.append("</dl></body></html>")
-    return "\n".join(parts)
+    parts.append("</dl>")
+    return html_page(title, parts)
 
 
 def render_markdown(title: str, sections: list[Section], *, meta: dict[str, str],

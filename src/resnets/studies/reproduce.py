@@ -18,6 +18,23 @@ PAPER_TEST_ERROR: dict[int, float] = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 11
 TITLE = "He et al. 2015 on CIFAR-10: Table 6 and Figure 6 reproduced"
 
 
+def is_shortened(recipe: Recipe) -> bool:
+    """Fewer iterations than the paper's 64k: the numbers cannot be compared with the paper's."""
+    return recipe.iterations < PAPER_CIFAR10.iterations
+
+
+def shortened_note(recipe: Recipe) -> str:
+    """The label of a shortened run (report title and terminal), empty for the paper's length."""
+    if not is_shortened(recipe):
+        return ""
+    return (f"a shortened run ({recipe.iterations:,} of the paper's {PAPER_CIFAR10.iterations:,} iterations), "
+            "not a reproduction: its errors are not comparable with the paper's")
+
+
+def title_for(recipe: Recipe) -> str:
+    return f"He et al. 2015 on CIFAR-10: {shortened_note(recipe)}" if is_shortened(recipe) else TITLE
+
+
 def he2015_recipe(*, data_dir: str | None, download: bool, depths: list[int] | None = None,
                   iterations: int | None = None, seeds: list[int] | None = None) -> Recipe:
     """The paper's recipe; ``iterations`` shortens it with the lr drops kept at 1/2 and 3/4 of the run
@@ -44,4 +61,4 @@ def he2015_recipe(*, data_dir: str | None, download: bool, depths: list[int] | N
 def reproduce_he2015(recipe: Recipe, *, out_dir: Path, device: str, workers: int | None, quiet: bool,
                      command: str) -> StudyOutput:
     return run_degradation(recipe, out_dir=out_dir, device=device, workers=workers, quiet=quiet, command=command,
-                           reference=PAPER_TEST_ERROR, title=TITLE, study="reproduce-he2015-cifar10")
+                           reference=PAPER_TEST_ERROR, title=title_for(recipe), study="reproduce-he2015-cifar10")

@@ -22,6 +22,7 @@ from resnets.data import DataBundle, Loader
 from resnets.data.loader import TensorLoader
 from resnets.runtime import Runtime
 from resnets.studies.nets import NetSpec
+from resnets.studies.pool import report_progress
 from resnets.studies.recipe import Recipe
 from resnets.train import NonFiniteLossError, PreparedRun, evaluate, fit, make_runtime, prepare_run, validate
 from resnets.train.runtime import seed_everything
@@ -82,17 +83,33 @@ def _errors(p: Prepared, *, final: bool = False) -> tuple[float, float]:
     return train, test
 
 
+# Before the first measuring point, training also pauses after these steps: the time between the
+# two is the network's step time, reported early (the estimate of the time left is made from it).
+PROBE_STEPS = (5, 15)
+
+
+def chunk_ends(recipe: Recipe) -> list[int]:
+    """Where training pauses: the probe steps below the first measuring point, then every measuring point."""
+    steps = recipe.eval_steps()
+    return [s for s in PROBE_STEPS if s < steps[0]] + steps
+
+
 def train_chunks(p: Prepared, recipe: Recipe, *, curve: dict[str, list[float]]) -> int | None:
-    """Train to the end, appending one point per measuring step to ``curve``;
-    returns the step at which the loss stopped being finite (None when it never did)."""
+    """Train to the end, appending one point per measuring step to ``curve`` and reporting the
+    progress (:func:`report_progress`) at every pause; returns the step at which the loss stopped
+    being finite (None when it never did)."""
     cfg = p.run.cfg
-    for stop in recipe.eval_steps():
+    measuring = set(recipe.eval_steps())
+    for stop in chunk_ends(recipe):
         try:
             out = fit(p.state, train=p.bundle.train, val=None, loop=cfg.train, loss_fn=p.run.loss_fn,
                       grad_clip=cfg.optim.grad_clip, runtime=p.runtime, log=None, metadata={}, quiet=True,
                       stop_after=stop)
         except NonFiniteLossError as exc:
             return exc.step
+        report_progress(step=p.state.step, total=recipe.iterations)
+        if stop not in measuring:
+            continue
         train_err, test_err = _errors(p)
         window = out.evals[-1] if out.evals else {"train_acc": math.nan, "train_loss": math.nan, "lr": math.nan}
         curve["step"].append(p.state.step)

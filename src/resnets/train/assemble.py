@@ -79,12 +79,34 @@ class PreparedRun:
         def eager(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
             return engine.train_step(state, x, y, loss_fn=loss_fn, runtime=runtime, grad_clip=clip)
 
-        return eager
+        return explain_compile_failure(eager, device=runtime.device) if self.cfg.train.compile else eager
 
     def _first_batch(self) -> tuple[Tensor, Tensor]:
         if self.bundle is None:
             raise ValueError("a graphed step needs a sample batch when the run has no dataset")
         return next(iter(self.bundle.train.epoch(0)))  # (x, y) of the loader's fixed shape
+
+
+COMPILER_MODULES = ("torch._dynamo", "torch._inductor")  # where torch.compile's own errors come from
+
+
+def explain_compile_failure(step: StepFn, *, device: torch.device) -> StepFn:
+    """``step`` (its model compiled) with a failure of torch.compile, which happens on the first
+    call (e.g. no C++ compiler for the CPU code), turned into one line naming the fix."""
+
+    def step_or_explain(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        try:
+            return step(x, y)
+        except Exception as exc:
+            if not type(exc).__module__.startswith(COMPILER_MODULES):
+                raise
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = (lines[0] if lines else type(exc).__name__)[:300]
+            raise ValueError(f"train.compile=true: torch.compile could not build the training step on {device.type} "
+                             f"({reason}); install what it names (for the CPU: a C++ compiler such as g++) or set "
+                             "train.compile=false") from None
+
+    return step_or_explain
 
 
 def _load_weights(
@@ -159,4 +181,4 @@ def prepare_run(
                        finetune_report=report)
 
 
-__all__ = ["ModelFn", "PreparedRun", "base_lr", "build_model", "prepare_run"]
+__all__ = ["ModelFn", "PreparedRun", "base_lr", "build_model", "explain_compile_failure", "prepare_run"]

@@ -28,7 +28,7 @@ def make_runtime(
 ) -> Runtime:
     """The runtime of a training run: ``loop``'s precision and layout, resolved for ``device``."""
     return Runtime.resolve(device=device, precision=loop.precision, channels_last=loop.channels_last,
-                           rank=rank, world_size=world_size, wrap=wrap)
+                           rank=rank, world_size=world_size, wrap=wrap, precision_setting="train.precision")
 
 
 def rng_state() -> dict[str, Any]:

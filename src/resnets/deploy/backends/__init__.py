@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from resnets.cpu_features import require_cpu_bf16
 from resnets.deploy.backends.base import (
     PRECISIONS,
     TOLERANCES,
@@ -24,7 +25,6 @@ from resnets.deploy.backends.base import (
     require_extra,
 )
 from resnets.deploy.backends.torch_model import InferenceModel, torch_inference
-from resnets.deploy.cpu_features import require_cpu_bf16
 from resnets.deploy.export import example_input
 from resnets.deploy.fold import fold_bn
 

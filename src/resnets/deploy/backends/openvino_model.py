@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from resnets.cpu_features import require_cpu_bf16
 from resnets.deploy.backends.base import require_extra
-from resnets.deploy.cpu_features import require_cpu_bf16
 from resnets.deploy.export import quiet_exporter_notices
 
 HINTS: dict[str, str] = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from resnets.cpu_features import has_int8_dot_products
 from resnets.deploy.backends.base import require_extra
-from resnets.deploy.cpu_features import has_int8_dot_products
 from resnets.deploy.export import export_onnx
 
 

@@ -10,8 +10,8 @@ more than it saves on a handful of images (measured with `resnets predict` on on
 
 from __future__ import annotations
 
+from resnets.cpu_features import cpu_has_bf16
 from resnets.deploy.backends import available
-from resnets.deploy.cpu_features import cpu_has_bf16
 
 FEW_IMAGES = 64  # below this many images, the torch paths (nothing to convert) are preferred
 

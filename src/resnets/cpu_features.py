@@ -64,8 +64,7 @@ def _allowed(flag: str, env: Mapping[str, str] | None = None) -> bool:
 
 def cpu_has_bf16() -> bool:
     """Native bf16 dot products: AVX512-BF16 or AMX-BF16, and usable (not capped by ONEDNN_MAX_CPU_ISA)."""
-    flags = cpu_flags()
-    return any(f in flags and _allowed(f) for f in BF16_FLAGS)
+    return bf16_missing() is None
 
 
 def has_int8_dot_products() -> bool:
@@ -74,15 +73,26 @@ def has_int8_dot_products() -> bool:
     return any(f in flags and _allowed(f) for f in INT8_FLAGS)
 
 
-def require_cpu_bf16() -> None:
-    """Raise one line naming the missing instruction set unless the CPU computes bf16 natively."""
-    if not cpu_has_bf16():
-        raise ValueError(
-            "bf16 on this CPU needs the AVX512-BF16 or AMX-BF16 instruction set, which it lacks "
-            "(or ONEDNN_MAX_CPU_ISA rules out) "
-            "(bf16 would be emulated, slower than fp32); use precision 'fp32' or 'int8'"
-        )
+def bf16_missing() -> str | None:
+    """Why bf16 is not native here, in words naming the instruction set (None where it is native)."""
+    flags = cpu_flags()
+    present = [f for f in BF16_FLAGS if f in flags]
+    if not present:
+        return "this CPU has neither (bf16 would be emulated, slower than fp32)"
+    if not any(_allowed(f) for f in present):
+        cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip()
+        names = " and ".join(f.upper().replace("_", "-") for f in present)
+        return f"ONEDNN_MAX_CPU_ISA={cap} rules out this CPU's {names} (bf16 would be emulated, slower than fp32)"
+    return None
 
 
-__all__ = ["BF16_FLAGS", "INT8_FLAGS", "cpu_flags", "cpuinfo", "cpu_has_bf16", "has_int8_dot_products", "require_cpu_bf16",
-           "shown_flags"]
+def require_cpu_bf16(*, fix: str = "use precision 'fp32' or 'int8'") -> None:
+    """Raise one line naming the missing instruction set, and ``fix``, unless the CPU computes
+    bf16 natively (AVX512-BF16 or AMX-BF16, not capped by ONEDNN_MAX_CPU_ISA)."""
+    reason = bf16_missing()
+    if reason is not None:
+        raise ValueError(f"bf16 on the CPU needs AVX512-BF16 or AMX-BF16: {reason}; {fix}")
+
+
+__all__ = ["BF16_FLAGS", "INT8_FLAGS", "bf16_missing", "cpu_flags", "cpu_has_bf16", "cpuinfo", "has_int8_dot_products",
+           "require_cpu_bf16", "shown_flags"]
