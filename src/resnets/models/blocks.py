@@ -136,6 +136,8 @@ class _Unit(nn.Module):
 
     expansion = 1
     preact = False
+    relu: nn.Module
+    bn1: nn.Module  # pre-activation units: the BN whose output a projection shortcut takes
 
     def __init__(
         self,
