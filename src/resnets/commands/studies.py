@@ -1,4 +1,4 @@
-"""`resnets study degradation|gradients|identity|all` and `resnets reproduce he2015-cifar10`."""
+"""`resnets study degradation|gradients|identity|lesion|normfree|all` and `resnets reproduce he2015-cifar10`."""
 
 from __future__ import annotations
 
@@ -79,6 +79,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(i, "identity")
     i.add_argument("--blocks", type=int, default=4, metavar="K", help="units to insert into the trained networks")
     i.set_defaults(func=cmd_identity)
+    les = kinds.add_parser("lesion", help="delete blocks of trained residual and plain nets at test time "
+                                          "(Veit et al. 2016)")
+    _add_common(les, "lesion")
+    les.add_argument("--draws", type=int, default=10, metavar="N",
+                     help="random sets of k blocks deleted for each k (default: 10)")
+    les.set_defaults(func=cmd_lesion)
+    nf = kinds.add_parser("normfree", help="training without normalisation: BN, none, Fixup, SkipInit "
+                                           "(Zhang et al. 2019, De & Smith 2020)")
+    _add_common(nf, "normfree")
+    nf.set_defaults(func=cmd_normfree)
     a = kinds.add_parser("all", help="every study with its defaults, and one index page linking the reports")
     a.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a.add_argument("--workers", type=int, default=None, help="networks trained at once, in every study")
@@ -218,6 +228,22 @@ def cmd_all(args: argparse.Namespace) -> int:
               f"with --out {out_dir} to resume", file=sys.stderr)
         return 2 if len(failed) == len(runs) else 1
     return 0
+
+
+def cmd_lesion(args: argparse.Namespace) -> int:
+    from resnets.studies.lesion import run_lesion
+
+    if args.draws < 1:
+        raise CLIError(f"--draws must be >= 1 (random sets of blocks deleted per k), got {args.draws}")
+    out, out_dir = _study(args, "lesion", run_lesion, draws=args.draws)
+    return _finish("lesion", out_dir, _claim_lines(out["claims"]))
+
+
+def cmd_normfree(args: argparse.Namespace) -> int:
+    from resnets.studies.normfree import run_normfree
+
+    out, out_dir = _study(args, "normfree", run_normfree)
+    return _finish("normfree", out_dir, _claim_lines(out["claims"]))
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

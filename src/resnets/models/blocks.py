@@ -15,10 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 NormLayer = Callable[[int], nn.Module]
+
+
+def no_norm(channels: int) -> nn.Module:
+    """The norm layer of a network trained without normalisation: nothing."""
+    return nn.Identity()
+
+
+# norm option -> the layer after each convolution ("none": De & Smith 2020, Zhang et al. 2019)
+NORMS: dict[str, NormLayer] = {"batch": nn.BatchNorm2d, "none": no_norm}
 
 SHORTCUTS = ("A", "B", "C", "none")
 # Where option A puts its zero channels: "after" the old ones (fb.resnet.torch, our default) or
@@ -106,11 +116,28 @@ class DropPath(nn.Module):
         return f"rate={self.rate}"
 
 
+class ScalarBias(nn.Module):
+    """One learned scalar added to the whole input (Fixup's biases), initialised to 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.bias
+
+
 class _Unit(nn.Module):
-    """Shared plumbing: the shortcut, drop-path and the addition."""
+    """Shared plumbing: the shortcut, drop-path, the branch gate and the addition.
+
+    ``branch_gate=True`` (SkipInit, De & Smith 2020) multiplies the residual branch by one learned
+    scalar ``gate``, initialised to 0: the unit starts as its shortcut, whatever its weights.
+    """
 
     expansion = 1
     preact = False
+    relu: nn.Module
+    bn1: nn.Module  # pre-activation units: the BN whose output a projection shortcut takes
 
     def __init__(
         self,
@@ -127,10 +154,13 @@ class _Unit(nn.Module):
         residual: bool = True,
         drop_path: float = 0.0,
         stride_in_1x1: bool = False,
+        branch_gate: bool = False,
     ) -> None:
         super().__init__()
         if not residual and downsample is not None:
             raise ValueError("a plain unit (residual=False) cannot have a shortcut module")
+        if not residual and branch_gate:
+            raise ValueError("a plain unit (residual=False) has no residual branch to gate; leave branch_gate off")
         self._build(inplanes, planes, stride=stride, groups=groups, base_width=base_width, dilation=dilation,
                     first_dilation=first_dilation or dilation, norm_layer=norm_layer, stride_in_1x1=stride_in_1x1)
         self.stride = stride
@@ -139,6 +169,7 @@ class _Unit(nn.Module):
         # pre-activation units feed a projection the normalised input (the paper's code)
         self.project_preactivated = self.preact and isinstance(downsample, nn.Conv2d)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.gate: nn.Parameter | None = nn.Parameter(torch.zeros(())) if branch_gate else None
 
     def _build(
         self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
@@ -161,7 +192,18 @@ class _Unit(nn.Module):
         if bias is not None:
             nn.init.zeros_(bias)
 
+    def shortcut(self, x: Tensor) -> Tensor:
+        """What the unit adds its branch to: the identity, or the shortcut where shapes change (on the
+        pre-activated input for a pre-activation unit's projection)."""
+        if self.downsample is None:
+            return x
+        if self.project_preactivated:
+            x = self.relu(self.bn1(x))
+        return self.downsample(x)
+
     def _add(self, branch: Tensor, identity: Tensor) -> Tensor:
+        if self.gate is not None:
+            branch = branch * self.gate
         branch = self.drop_path(branch)
         if not self.residual:
             return branch
@@ -191,6 +233,42 @@ class BasicBlock(_Unit):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(self._add(out, x))
+
+
+class FixupBasicBlock(_Unit):
+    """A basic unit without normalisation, as Fixup builds it (Zhang, Dauphin and Ma 2019):
+    a scalar bias before each convolution and activation, a scalar multiplier at the end of the
+    branch. ``ResNet(fixup=True)`` initialises it (last conv zero, the first scaled by L^-1/2).
+    The shortcut takes the input with the first bias added, as in the paper's code."""
+
+    expansion = 1
+    last_layer_name = "conv2"
+
+    def _build(
+        self, inplanes: int, planes: int, *, stride: int, groups: int, base_width: int, dilation: int,
+        first_dilation: int, norm_layer: NormLayer, stride_in_1x1: bool,
+    ) -> None:
+        if groups != 1 or base_width != 64:
+            raise ValueError("FixupBasicBlock supports only groups=1 and base_width=64")
+        self.bias1a, self.bias1b, self.bias2a, self.bias2b = ScalarBias(), ScalarBias(), ScalarBias(), ScalarBias()
+        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first_dilation)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes, dilation=dilation)
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def zero_init_last(self) -> None:
+        """Zero the last conv and the bias after it: the branch outputs exactly zero."""
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.bias2b.bias)
+
+    def shortcut(self, x: Tensor) -> Tensor:
+        return super().shortcut(self.bias1a(x) if self.downsample is not None else x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        biased = self.bias1a(x)
+        out = self.relu(self.bias1b(self.conv1(biased)))
+        out = self.bias2b(self.conv2(self.bias2a(out)) * self.scale)
+        return self.relu(self._add(out, biased if self.downsample is not None else x))
 
 
 class Bottleneck(_Unit):
@@ -287,6 +365,8 @@ BLOCKS: dict[str, type[_Unit]] = {
     "preact_basic": PreActBasicBlock,
     "preact_bottleneck": PreActBottleneck,
 }
+# block -> its Fixup form (``ResNet(fixup=True)``)
+FIXUP_BLOCKS: dict[str, type[_Unit]] = {"basic": FixupBasicBlock}
 
 
 Unit = _Unit  # the base of every residual (or plain) unit
@@ -306,13 +386,17 @@ def count_weighted_layers(unit: nn.Module) -> int:
 
 __all__ = [
     "BLOCKS",
+    "FIXUP_BLOCKS",
     "BasicBlock",
     "Bottleneck",
     "DropPath",
+    "FixupBasicBlock",
+    "NORMS",
     "PAD_PLACEMENTS",
     "PreActBasicBlock",
     "PreActBottleneck",
     "SHORTCUTS",
+    "ScalarBias",
     "ZeroPadShortcut",
     "conv1x1",
     "conv3x3",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
 
-from resnets.models.blocks import PAD_PLACEMENTS
+from resnets.models.blocks import NORMS, PAD_PLACEMENTS
 from resnets.models.features import FeatureNet
 from resnets.models.resnet import ResNet
 
@@ -30,6 +30,11 @@ class ModelOptions:
     drop_path_rate: stochastic depth, rising linearly to this rate over the units.
     output_stride: total stride of the last feature map (8/16/32 for ImageNet nets), by dilation.
     grad_checkpointing: recompute activations in backward to bound memory.
+    norm: "batch" (BatchNorm after every convolution) or "none" (no normalisation at all).
+    branch_gate: SkipInit (De & Smith 2020): each residual branch times one learned scalar,
+        initialised to 0, so every unit starts as its shortcut.
+    fixup: Fixup (Zhang et al. 2019), with norm="none": scalar biases and multipliers, each branch's
+        last conv and the classifier at zero, the other branch convs scaled by L^-1/2.
     """
 
     num_classes: int | None = None
@@ -41,6 +46,9 @@ class ModelOptions:
     drop_path_rate: float = 0.0
     output_stride: int | None = None
     grad_checkpointing: bool = False
+    norm: str = "batch"
+    branch_gate: bool = False
+    fixup: bool = False
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -53,6 +61,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "drop_path_rate": (float, int),
     "output_stride": (int, type(None)),
     "grad_checkpointing": (bool,),
+    "norm": (str,),
+    "branch_gate": (bool,),
+    "fixup": (bool,),
 }
 VARIANTS = ("v1.5", "v1")
 
@@ -124,6 +135,8 @@ def make_options(**options: object) -> ModelOptions:
             f"pad_placement={opts.pad_placement!r} is not known; choose 'after' (zero channels appended) "
             "or 'split' (half before, half after)"
         )
+    if opts.norm not in NORMS:
+        raise ValueError(f"norm={opts.norm!r} is not known; choose 'batch' (BatchNorm) or 'none' (no normalisation)")
     if opts.variant not in VARIANTS:
         raise ValueError(f"variant={opts.variant!r} is not known; choose 'v1.5' (torchvision) or 'v1' (the paper)")
     return opts

@@ -3,7 +3,8 @@
 One class serves every network of the papers: ImageNet nets (7x7/2 stem and
 max-pool, four stages), CIFAR nets (3x3 stem, three stages of 16/32/64
 channels), pre-activation nets (a final BN-ReLU before pooling) and the plain
-twins (``shortcut="none"``). Where it departs from the paper it says so:
+twins (``shortcut="none"``), with or without normalisation (``norm="none"``, and
+Fixup's or SkipInit's initialisation for training without it). Where it departs from the paper it says so:
 bottleneck strides default to the 3x3 conv ("v1.5", as torchvision);
 ``stride_in_1x1=True`` gives the paper's v1.
 """
@@ -18,7 +19,19 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from resnets.models.blocks import BLOCKS, PAD_PLACEMENTS, SHORTCUTS, Unit, count_weighted_layers, make_shortcut
+from resnets.models.blocks import (
+    BLOCKS,
+    FIXUP_BLOCKS,
+    NORMS,
+    PAD_PLACEMENTS,
+    SHORTCUTS,
+    FixupBasicBlock,
+    NormLayer,
+    ScalarBias,
+    Unit,
+    count_weighted_layers,
+    make_shortcut,
+)
 
 STEMS = ("imagenet", "cifar")
 
@@ -26,6 +39,34 @@ STEMS = ("imagenet", "cifar")
 def _check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}")
+
+
+def _fixup_bias(channels: int) -> nn.Module:
+    """Fixup's stem: a scalar bias where BN would be."""
+    return ScalarBias()
+
+
+def _check_branch_options(
+    *, block: str, shortcut: str, norm: str, branch_gate: bool, fixup: bool, zero_init_last: bool
+) -> None:
+    """The options that shape the residual branch at initialisation, checked together."""
+    plain = shortcut == "none"
+    if branch_gate and plain:
+        raise ValueError("branch_gate=True needs residual units: a plain network has no branch to gate "
+                         "(its gate at zero would zero the network); use a residual model")
+    if fixup and plain:
+        raise ValueError("fixup=True needs residual units: a plain network has no branch to start at zero; "
+                         "use a residual model")
+    if fixup and norm != "none":
+        raise ValueError(f"fixup=True is the initialisation of a network without normalisation, got norm={norm!r}; "
+                         "add norm='none'")
+    if fixup and block not in FIXUP_BLOCKS:
+        raise ValueError(f"fixup=True is built for {', '.join(FIXUP_BLOCKS)} units, not {block!r}; "
+                         "use a CIFAR ResNet or ResNet-18/34")
+    if branch_gate and (fixup or zero_init_last):
+        other = "fixup=True" if fixup else "zero_init_last=True"
+        raise ValueError(f"branch_gate=True with {other} starts every branch at zero twice over, and each zero "
+                         "blocks the other's gradient (the branches never train); choose one of them")
 
 
 class ResNet(nn.Module):
@@ -53,19 +94,25 @@ class ResNet(nn.Module):
         drop_path_rate: float = 0.0,
         output_stride: int | None = None,
         default_input_size: tuple[int, int, int] = (3, 224, 224),
+        norm: str = "batch",
+        branch_gate: bool = False,
+        fixup: bool = False,
     ) -> None:
         super().__init__()
         _check_choice("block", block, tuple(BLOCKS))
         _check_choice("stem", stem, STEMS)
         _check_choice("shortcut", shortcut, SHORTCUTS)
         _check_choice("pad_placement", pad_placement, PAD_PLACEMENTS)
+        _check_choice("norm", norm, tuple(NORMS))
+        _check_branch_options(block=block, shortcut=shortcut, norm=norm, branch_gate=branch_gate, fixup=fixup,
+                              zero_init_last=zero_init_last)
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers {list(layers)} and widths {list(widths)} must be non-empty and of equal length")
         if num_classes < 0 or in_chans < 1:
             raise ValueError(f"num_classes must be >= 0 and in_chans >= 1 (got {num_classes}, {in_chans})")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
-        unit = BLOCKS[block]
+        unit = FIXUP_BLOCKS[block] if fixup else BLOCKS[block]
         self.block_name = block
         self.num_classes = num_classes
         self.in_chans = in_chans
@@ -74,8 +121,11 @@ class ResNet(nn.Module):
         self.default_input_size = (in_chans,) + tuple(default_input_size[1:])
         self.grad_checkpointing = False
 
-        norm = nn.BatchNorm2d
-        self.conv1, self.bn1, self.relu, self.maxpool, stem_stride = self._make_stem(stem, in_chans, stem_width)
+        self.norm_kind = norm
+        self.fixup = fixup
+        norm_layer = NORMS[norm]
+        self.conv1, self.bn1, self.relu, self.maxpool, stem_stride = self._make_stem(
+            stem, in_chans, stem_width, norm_layer=_fixup_bias if fixup else norm_layer)
         self.stage_names: list[str] = []
         # timm's keys (num_chs, reduction, module) and ours (channels, stride, name) for every stage;
         # the stem's map (index 0 of forward_intermediates) is described by stem_info
@@ -101,17 +151,18 @@ class ResNet(nn.Module):
                         width,
                         stride=s,
                         downsample=make_shortcut(
-                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm,
+                            shortcut, inplanes, out_ch, stride=s, norm_layer=None if unit.preact else norm_layer,
                             pad_placement=pad_placement,
                         ),
                         groups=groups,
                         base_width=width_per_group,
                         dilation=dilation,
                         first_dilation=previous_dilation if j == 0 else dilation,
-                        norm_layer=norm,
+                        norm_layer=norm_layer,
                         residual=shortcut != "none",
                         drop_path=rates[k],
                         stride_in_1x1=stride_in_1x1,
+                        branch_gate=branch_gate,
                     )
                 )
                 inplanes, k = out_ch, k + 1
@@ -122,21 +173,26 @@ class ResNet(nn.Module):
                                       "num_chs": inplanes, "reduction": reduction, "module": name})
         self.num_features = inplanes
         self.min_input_size = reduction
-        # pre-activation nets end with BN-ReLU before pooling; post-activation nets need none
-        self.final_norm: nn.Module = norm(inplanes) if unit.preact else nn.Identity()
+        # pre-activation nets end with BN-ReLU before pooling; post-activation nets need none;
+        # Fixup's scalar bias before the classifier sits here (a constant commutes with the pooling)
+        self.final_norm: nn.Module = norm_layer(inplanes) if unit.preact else ScalarBias() if fixup else nn.Identity()
         self.final_act: nn.Module = nn.ReLU(inplace=True) if unit.preact else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc: nn.Module = nn.Linear(inplanes, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights(zero_init_last=zero_init_last)
+        if fixup:
+            self._init_fixup()
 
     # -- construction helpers -------------------------------------------------
     @staticmethod
-    def _make_stem(stem: str, in_chans: int, width: int) -> tuple[nn.Conv2d, nn.Module, nn.Module, nn.Module, int]:
+    def _make_stem(
+        stem: str, in_chans: int, width: int, *, norm_layer: NormLayer
+    ) -> tuple[nn.Conv2d, nn.Module, nn.Module, nn.Module, int]:
         if stem == "imagenet":
             conv = nn.Conv2d(in_chans, width, kernel_size=7, stride=2, padding=3, bias=False)
-            return conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1), 4
+            return conv, norm_layer(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1), 4
         conv = nn.Conv2d(in_chans, width, kernel_size=3, stride=1, padding=1, bias=False)
-        return conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.Identity(), 1
+        return conv, norm_layer(width), nn.ReLU(inplace=True), nn.Identity(), 1
 
     @staticmethod
     def _stage_strides(stem_stride: int, num_stages: int, output_stride: int | None) -> list[tuple[int, int]]:
@@ -173,6 +229,20 @@ class ResNet(nn.Module):
         if zero_init_last:
             for m in self.units():
                 m.zero_init_last()
+
+    def _init_fixup(self) -> None:
+        """Fixup (Zhang et al. 2019, section 3): the classifier and each branch's last conv at zero, the
+        branch's other conv scaled by L^(-1/(2m-2)) (L units of m = 2 layers: L^-1/2); biases 0, multipliers 1."""
+        units = self.units()
+        scale = len(units) ** -0.5
+        with torch.no_grad():
+            for u in units:
+                assert isinstance(u, FixupBasicBlock)
+                u.conv1.weight.mul_(scale)
+                u.zero_init_last()
+        if isinstance(self.fc, nn.Linear):
+            nn.init.zeros_(self.fc.weight)
+            nn.init.zeros_(self.fc.bias)
 
     # -- the interface shared by every model --------------------------------
     def units(self) -> list[Unit]:

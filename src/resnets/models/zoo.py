@@ -47,6 +47,9 @@ def imagenet_net(
         drop_path_rate=o.drop_path_rate,
         output_stride=o.output_stride,
         default_input_size=(3, 224, 224),
+        norm=o.norm,
+        branch_gate=o.branch_gate,
+        fixup=o.fixup,
     )
 
 
@@ -67,6 +70,9 @@ def cifar_net(o: ModelOptions, *, block: str, units_per_stage: int, plain: bool 
         drop_path_rate=o.drop_path_rate,
         output_stride=o.output_stride,
         default_input_size=(3, 32, 32),
+        norm=o.norm,
+        branch_gate=o.branch_gate,
+        fixup=o.fixup,
     )
 
 

@@ -44,6 +44,18 @@ def _identity(recipe: Recipe, **options: Any) -> Any:
     return run_identity(recipe, k=4, **options)  # the default of `resnets study identity --blocks`
 
 
+def _lesion(recipe: Recipe, **options: Any) -> Any:
+    from resnets.studies.lesion import run_lesion
+
+    return run_lesion(recipe, draws=10, **options)  # the default of `resnets study lesion --draws`
+
+
+def _normfree(recipe: Recipe, **options: Any) -> Any:
+    from resnets.studies.normfree import run_normfree
+
+    return run_normfree(recipe, **options)
+
+
 @dataclass(frozen=True)
 class StudyEntry:
     """One study of ``resnets study all``: its runner, the paper it checks, what it shows."""
@@ -61,6 +73,12 @@ STUDIES: dict[str, StudyEntry] = {
                             "optimisation difficulty"),
     "identity": StudyEntry(_identity, "He et al. 2015, sec. 3.1 and Fig. 7",
                            "a residual unit can be the identity; residual responses are smaller than plain ones"),
+    "lesion": StudyEntry(_lesion, "Veit, Wilber and Belongie 2016, Fig. 3 and 5a",
+                         "deleting a block barely hurts a residual net and ruins a plain one; the error grows "
+                         "smoothly with the blocks deleted"),
+    "normfree": StudyEntry(_normfree, "Zhang et al. 2019 (Fixup); De and Smith 2020 (SkipInit)",
+                           "without normalisation deep plain nets do not train; residual nets whose branches "
+                           "start at zero do"),
 }
 
 # `--smoke`: every study at two small depths, two seeds and a few iterations (checks the pipeline, shows nothing)

@@ -171,3 +171,20 @@ def default_recipe(study: str, device: torch.device | str) -> Recipe:
 
 
 __all__ = ["CPU_DIGITS", "PAPER_CIFAR10", "Recipe", "STUDY_DEFAULTS", "default_recipe"]
+
+# Lesion: residual and plain twins to delete blocks from (Veit et al. 2016: ResNet-110 on CIFAR-10).
+LESION_CPU = Recipe(data="digits", batch_size=64, iterations=600, lr=0.1, milestones=(400, 500), eval_every=100,
+                    train_eval_samples=600, depths=(32,), seeds=(0, 1, 2))
+LESION_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=64000, lr=0.1,
+                    milestones=(32000, 48000), eval_every=2000, warmup_iterations=400, depths=(110,), seeds=(0, 1, 2))
+
+# Training without normalisation: six variants (BN / none / Fixup / SkipInit) at a shallow and a deep depth.
+# lr 0.05 for every variant: at 0.1 (batch 64, digits) Fixup-32 and SkipInit-32 diverged or collapsed to
+# chance in 2 of 3 seeds each (Fixup's paper also lowers its scalars' lr 10x, which this study does not).
+NORMFREE_CPU = Recipe(data="digits", batch_size=64, iterations=400, lr=0.05, milestones=(300,), eval_every=50,
+                      train_eval_samples=600, depths=(8, 32), seeds=(0, 1, 2))
+NORMFREE_GPU = Recipe(data="cifar10", augment="cifar", batch_size=128, iterations=32000, lr=0.1,
+                      milestones=(16000, 24000), eval_every=1000, warmup_iterations=400,
+                      depths=(20, 56, 110), plain_max_depth=56, seeds=(0, 1, 2))
+STUDY_DEFAULTS["lesion"] = {"cpu": LESION_CPU, "cuda": LESION_GPU, "mps": LESION_CPU}
+STUDY_DEFAULTS["normfree"] = {"cpu": NORMFREE_CPU, "cuda": NORMFREE_GPU, "mps": NORMFREE_CPU}

@@ -8,8 +8,10 @@ curves: nothing is chosen on it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,7 @@ from resnets.runtime import Runtime
 from resnets.studies.nets import NetSpec
 from resnets.studies.pool import report_progress
 from resnets.studies.recipe import Recipe
-from resnets.train import NonFiniteLossError, PreparedRun, evaluate, fit, make_runtime, prepare_run
+from resnets.train import NonFiniteLossError, PreparedRun, evaluate, fit, make_runtime, prepare_run, validate
 from resnets.train.runtime import seed_everything
 from resnets.train.state import TrainState
 
@@ -54,10 +56,14 @@ def train_eval_loader(bundle: DataBundle, *, max_samples: int, batch_size: int) 
     )
 
 
-def prepare(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> Prepared:
+def prepare(spec: NetSpec, recipe: Recipe, *, device: torch.device | str,
+            model_options: Mapping[str, Any] | None = None) -> Prepared:
     """Data, network, optimizer and schedule of ``spec`` (the recipe as a training configuration),
-    seeded by ``spec.seed``."""
+    seeded by ``spec.seed``; ``model_options``: fields of the model's configuration to change
+    (e.g. ``{"norm": "none", "fixup": True}``)."""
     cfg = recipe.train_config(kind=spec.kind, depth=spec.depth, seed=spec.seed)
+    if model_options:
+        cfg = validate(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_options)))
     runtime = make_runtime(cfg.train, device=device)
     seed_everything(spec.seed)
     run = prepare_run(cfg, runtime)
@@ -115,11 +121,12 @@ def train_chunks(p: Prepared, recipe: Recipe, *, curve: dict[str, list[float]]) 
     return None
 
 
-def train_model(spec: NetSpec, recipe: Recipe, *, device: torch.device | str) -> tuple[Prepared, dict[str, Any]]:
-    """Train ``spec`` under ``recipe``; the trained network (in ``Prepared.state.model``) and a
-    JSON-ready result with its curves and final errors."""
+def train_model(spec: NetSpec, recipe: Recipe, *, device: torch.device | str,
+                model_options: Mapping[str, Any] | None = None) -> tuple[Prepared, dict[str, Any]]:
+    """Train ``spec`` under ``recipe`` (with ``model_options``, see :func:`prepare`); the trained
+    network (in ``Prepared.state.model``) and a JSON-ready result with its curves and final errors."""
     started = time.perf_counter()
-    p = prepare(spec, recipe, device=device)
+    p = prepare(spec, recipe, device=device, model_options=model_options)
     curve: dict[str, list[float]] = {k: [] for k in
                                      ("step", "train_error", "test_error", "running_train_error", "train_loss", "lr")}
     diverged = train_chunks(p, recipe, curve=curve)

@@ -36,7 +36,9 @@ class ModelConfig:
     :func:`resnets.create_model` (passed as keyword arguments by :func:`build_model`).
     ``num_classes``/``in_chans`` default (null) to the dataset's; ``shortcut`` null is the
     family's default (option A for the CIFAR nets, B for the ImageNet nets); ``pad_placement``
-    says where option A puts its zero channels ("after" or "split", see ``ModelOptions``)."""
+    says where option A puts its zero channels ("after" or "split", see ``ModelOptions``);
+    ``norm`` "none" trains without normalisation, with ``fixup`` or ``branch_gate`` (SkipInit) to
+    start each residual branch at zero."""
 
     name: str = "resnet20"
     num_classes: int | None = None
@@ -48,6 +50,9 @@ class ModelConfig:
     drop_path_rate: float = 0.0
     output_stride: int | None = None
     grad_checkpointing: bool = False
+    norm: str = "batch"
+    branch_gate: bool = False
+    fixup: bool = False
 
 
 @dataclass
