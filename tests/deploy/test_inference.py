@@ -31,10 +31,7 @@ def test_compiled_cpu_inference_keeps_fp32_results(tmp_path, monkeypatch) -> Non
     # torch.compile with frozen weights (folded into the graph): the same function to fp32 rounding.
     # A fresh inductor cache: kernels cached by a run under another ATEN_CPU_CAPABILITY on the same
     # machine were measured to be reused and give wrong outputs (which the build-time check refuses)
-    import torch._inductor.config as inductor_config
-
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)
     model, side = build("cifar_option_A")
     fast = inference_model(model, device="cpu", backend="torch", precision="fp32", compile=True)
     x = torch.randn(3, 3, side, side)

@@ -116,7 +116,7 @@ def test_a_failed_torch_compile_is_one_line_naming_the_fix(monkeypatch, tmp_path
     from resnets.train import config_from_mapping, prepare_run
 
     monkeypatch.setattr(inductor_config.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))  # no C++ compiler
-    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)  # nothing compiled before may be reused
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # nothing compiled before is reused
     cfg = config_from_mapping({"model": {"name": "resnet20", "num_classes": 3, "in_chans": 2},
                                "train": {"iterations": 1, "compile": True}})
     tiny = nn.Sequential(nn.Flatten(), nn.Linear(8, 3))  # (N, 2, 2, 2) -> (N, 3): cheap to trace
