@@ -91,13 +91,13 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def with_iterations(self, iterations: int) -> Recipe:
+    def with_iterations(self, iterations: int, *, points: int = 10) -> Recipe:
         """The same recipe run for ``iterations``: the lr drops at the same fractions of the run, and
-        at most ten points on the curves' way."""
-        scale = iterations / self.iterations
+        at least ``points`` points on the curves (never sparser than the recipe's own)."""
         return self.replace({"iterations": iterations,
-                             "milestones": tuple(max(1, round(m * scale)) for m in self.milestones),
-                             "eval_every": max(1, min(self.eval_every, iterations // 10 or 1))})
+                             "milestones": tuple(max(1, round(m * iterations / self.iterations))
+                                                 for m in self.milestones),
+                             "eval_every": max(1, min(self.eval_every, iterations // points or 1))})
 
     def replace(self, changes: Mapping[str, Any]) -> Recipe:
         """A copy with ``changes`` (None values ignored); an unknown name is an error."""

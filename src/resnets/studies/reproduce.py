@@ -46,16 +46,11 @@ def he2015_recipe(*, data_dir: str | None, download: bool, depths: list[int] | N
             f"--data {data_dir} is not a directory; give a CIFAR-10 image folder with train/ and test/ "
             "sub-folders of class folders (e.g. unpack cifar10-jpeg.tar.gz), or leave --data out for the official set"
         )
-    changes: dict[str, object] = {**data, "depths": depths, "seeds": seeds}
-    if iterations is not None:
-        total = PAPER_CIFAR10.iterations
-        changes.update({
-            "iterations": iterations,
-            "milestones": tuple(max(1, round(m * iterations / total)) for m in PAPER_CIFAR10.milestones),
-            "warmup_iterations": round(PAPER_CIFAR10.warmup_iterations * iterations / total),
-            "eval_every": max(1, min(PAPER_CIFAR10.eval_every, iterations // 20 or 1)),
-        })
-    return PAPER_CIFAR10.replace(changes)
+    recipe = PAPER_CIFAR10.replace({**data, "depths": depths, "seeds": seeds})
+    if iterations is None:
+        return recipe
+    warmup = round(PAPER_CIFAR10.warmup_iterations * iterations / PAPER_CIFAR10.iterations)
+    return recipe.with_iterations(iterations, points=20).replace({"warmup_iterations": warmup})
 
 
 def reproduce_he2015(recipe: Recipe, *, out_dir: Path, device: str, workers: int | None, quiet: bool,
