@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from resnets.bench.env import environment
+from resnets.io.environment import environment
 from resnets.studies.bands import band
 from resnets.train import load_config, run
 

@@ -13,11 +13,11 @@ import statistics
 import torch
 
 from resnets.bench.config import BenchConfig
-from resnets.bench.env import environment
 from resnets.bench.sources import synthetic_batches
 from resnets.bench.timing import alternate
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Setup, Side, build_side
+from resnets.io.environment import environment
 from resnets.runtime import Runtime
 
 

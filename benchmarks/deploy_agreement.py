@@ -13,14 +13,12 @@ import dataclasses
 import json
 
 import torch
-import yaml
 
 from resnets.bench.deploy import deployment_paths
 from resnets.data import load_data
 from resnets.deploy.quantize import calibration_batches, top1
+from resnets.io.runs import open_run
 from resnets.train.configio import config_from_mapping
-from resnets.train.network import model_from_metadata
-from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 
 
 def main() -> None:
@@ -32,12 +30,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = resolve_checkpoint(args.run)
-    ckpt = load_checkpoint(path, with_state=False)
-    cfg = config_from_mapping(yaml.safe_load(ckpt.metadata["config"]))
-    model = model_from_metadata(ckpt.metadata)
-    apply_weights(model, ckpt, path=path)
-    model.eval()
+    run = open_run(args.run)
+    cfg = config_from_mapping(run.recipe())
+    model = run.load_model().eval()
     bundle = load_data(dataclasses.replace(cfg.data, augment="none", device_resident="no"))
     assert bundle.val is not None, "the run has no validation split"
     size = (bundle.in_chans, bundle.image_size, bundle.image_size)
@@ -47,9 +42,9 @@ def main() -> None:
     for name, built in deployment_paths(model, input_size=size, calibration=calibration).items():
         pred, _ = top1(built, bundle.val.epoch(0))
         rows[name] = {"top1": float((pred == labels).float().mean()), "agreement": float((pred == ref).float().mean())}
-    result = {"run": str(path), "dataset": cfg.data.name, "root": cfg.data.root, "val_images": len(labels),
+    result = {"run": str(run.path), "dataset": cfg.data.name, "root": cfg.data.root, "val_images": len(labels),
               "calibration_images": sum(len(b) for b in calibration), "rows": rows}
-    print(f"{path}: {cfg.data.name} validation split, {len(labels)} images; int8 calibrated on "
+    print(f"{run.path}: {cfg.data.name} validation split, {len(labels)} images; int8 calibrated on "
           f"{result['calibration_images']} training images")
     for name, r in rows.items():
         print(f"  {name:<30} top-1 {100 * r['top1']:6.2f}%  agrees with fp32 on {100 * r['agreement']:6.2f}%")

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -24,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
 
 from resnets import create_model
 from resnets.deploy import inference_model
 from resnets.deploy.predict import Predictor, predict
+from resnets.io.environment import environment
 
 
 def write_images(folder: Path, *, count: int, size: int) -> list[str]:
@@ -89,9 +87,10 @@ def main() -> None:
                 predict(predictor, paths, topk=1, batch_size=batch)
                 times[name].append(time.perf_counter() - start)
     rates = {k: args.images / statistics.median(v) for k, v in times.items()}
-    env = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
-           "threads": torch.get_num_threads(), "load": os.getloadavg()[0], "cpu": platform.processor() or platform.machine()}
-    print(f"{args.model} {args.size}px, {args.images} JPEG files, batch {args.batch}, {env}")
+    env = environment(torch.device("cpu"))
+    print(f"{args.model} {args.size}px, {args.images} JPEG files, batch {args.batch}; torch {env['torch']}, "
+          f"torchvision {env['torchvision']}, {env['torch_threads']} threads, load {env['load_average']}, "
+          f"{env['cpu_model']}")
     for name, rate in rates.items():
         print(f"  {name:<10} {rate:8.1f} img/s   x{rate / rates['per-image']:.2f} vs per-image")
     if args.json:

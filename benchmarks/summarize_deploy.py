@@ -51,7 +51,8 @@ def main() -> None:
     for path in sys.argv[1:]:
         result = json.loads(Path(path).read_text())
         cfg, env = result["config"], result["env"]
-        print(f"#### {cfg['model']}, batch {cfg['batch']}, {cfg['image_size']}px, {env['threads']} thread(s) "
+        threads = env.get("torch_threads", env.get("threads"))  # older result files name it "threads"
+        print(f"#### {cfg['model']}, batch {cfg['batch']}, {cfg['image_size']}px, {threads} thread(s) "
               f"(`{Path(path).name}`; load average {env['load_average']} at start, {env['load_average_end']} at end)\n")
         print("\n".join(side_table(result)) + "\n")
         print("\n".join(pair_table(result)) + "\n")

@@ -97,7 +97,7 @@ def _show_notes(command: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from resnets.data.paths import shown
-    from resnets.models.hub import DownloadError
+    from resnets.io.download import DownloadError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

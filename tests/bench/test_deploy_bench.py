@@ -29,6 +29,6 @@ def test_deploy_suite_times_every_installed_path_and_writes_json(tmp_path, capsy
     if available("openvino"):
         assert any(name.startswith("openvino default = ") for name in results)
     env = result["env"]
-    assert env["threads"] == 1 and env["versions"]["torch"] and env["cpu_model"] in text
+    assert env["torch_threads"] == 1 and env["versions"]["torch"] and env["cpu_model"] in text
     assert set(env["cpu_flags"]) <= {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
                                      "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from resnets.data import ChecksumError
-from resnets.data.download import download_file, verify_file
+from resnets.io.download import download_file, verify_file
 
 
 def _mirror(tmp_path: Path) -> tuple[Path, bytes]:

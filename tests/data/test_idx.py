@@ -53,7 +53,7 @@ def test_missing_dataset_names_places_and_fix(monkeypatch: pytest.MonkeyPatch, t
 def test_download_then_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = tmp_path / "mirror"
     write_idx_dataset(mirror)
-    from resnets.data.download import file_checksum
+    from resnets.io.download import file_checksum
 
     md5 = {f.name: file_checksum(f, algorithm="md5") for f in mirror.iterdir()}
     spec = idx.IdxSpec(**{**idx.SPECS["mnist"].__dict__, "base_url": mirror.as_uri(), "md5": md5})

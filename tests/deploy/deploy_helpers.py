@@ -85,9 +85,9 @@ def load_example(name: str) -> ModuleType:
 
 def write_train_checkpoint(run_dir: Path) -> tuple[Path, nn.Module]:
     """A checkpoint written by the train engine's writer: a 1-channel, 3-class resnet20 (option B), 16 px."""
+    from resnets.io.checkpoint import json_meta, save_checkpoint
     from resnets.train.config import ModelConfig
     from resnets.train.network import options_json
-    from resnets.train.rundir.checkpoint import json_meta, save_checkpoint
 
     torch.manual_seed(0)
     model = calibrate(create_model("resnet20", num_classes=3, in_chans=1, shortcut="B"), 16)

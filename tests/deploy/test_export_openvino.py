@@ -25,7 +25,7 @@ def test_export_openvino_writes_ir_that_matches_the_model(tmp_path, capsys) -> N
 
     import openvino as ov
 
-    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
+    from resnets.io.checkpoint import read_metadata, resolve_checkpoint
 
     meta = read_metadata(resolve_checkpoint(run_dir))
     ir = ov.Core().read_model(str(out))

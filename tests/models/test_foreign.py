@@ -9,11 +9,11 @@ import torch
 from foreign_nets import AkamasterResNet, ChenyaofoResNet, randomise
 
 from resnets import create_model
+from resnets.io.checkpoint import apply_weights, load_checkpoint
+from resnets.io.runs import model_from_metadata
 from resnets.models.foreign import convert_state, detect_format
 from resnets.models.weights import read_state_dict
 from resnets.train.convert import convert_checkpoint
-from resnets.train.network import model_from_metadata
-from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
 
 
 def _akamaster_file(tmp_path, *, n: int = 3, option: str = "A"):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from loopback import hashed_name, serving
 
-from resnets.models.hub import DownloadError, download, fetch, weights_dir
+from resnets.io.download import DownloadError
+from resnets.models.hub import download, fetch, weights_dir
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from PIL import Image
 from robust_helpers import tiny_recipe, write_recipe
 
 from resnets.cli import main
+from resnets.io.checkpoint import load_checkpoint, save_checkpoint
 from resnets.models import create_model
 from resnets.train import config_from_mapping, run
-from resnets.train.rundir.checkpoint import load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the crafted pickles
 

@@ -290,8 +290,8 @@ def test_unknown_top_level_key_lists_the_sections(tmp_path: Path, capsys: pytest
 def test_class_count_mismatch_names_both_counts_once(
     good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from resnets.io.checkpoint import load_checkpoint, save_checkpoint
     from resnets.models import create_model
-    from resnets.train.rundir.checkpoint import load_checkpoint, save_checkpoint
 
     meta = load_checkpoint(good_run / "best.safetensors", with_state=False).metadata
     other = save_checkpoint(tmp_path, "five", module=create_model("resnet20", num_classes=5, in_chans=1), metadata=meta)

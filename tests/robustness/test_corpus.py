@@ -25,9 +25,9 @@ from robust_helpers import RunsCode, tiny_recipe, write_recipe
 from test_bad_images import _bomb_png
 
 from resnets.cli import main
+from resnets.io.checkpoint import load_checkpoint, save_checkpoint
 from resnets.models import create_model
 from resnets.train import config_from_mapping, run
-from resnets.train.rundir.checkpoint import load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # skipped images, crafted pickles
 

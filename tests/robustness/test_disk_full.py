@@ -14,12 +14,12 @@ import safetensors.torch
 import torch
 from robust_helpers import run_dirs, tiny_recipe, write_recipe
 
-import resnets.train.rundir.atomic as atomic
-import resnets.train.rundir.checkpoint as ck
+import resnets.io.atomic as atomic
+import resnets.io.checkpoint as ck
 import resnets.train.rundir.log as runlog
 from resnets.cli import main
+from resnets.io.checkpoint import load_checkpoint
 from resnets.train import config_from_mapping, run
-from resnets.train.rundir.checkpoint import load_checkpoint
 
 
 def _no_space() -> OSError:

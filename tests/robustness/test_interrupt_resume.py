@@ -18,7 +18,7 @@ import safetensors.torch
 import torch
 from robust_helpers import PYTHON_PATHS, REPO, run_dirs, tiny_recipe, write_recipe
 
-from resnets.train.rundir.checkpoint import read_metadata
+from resnets.io.checkpoint import read_metadata
 
 ITERATIONS = 200
 # checkpoints only at the end: whatever an interruption keeps, the interruption saved

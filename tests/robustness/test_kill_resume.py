@@ -18,7 +18,7 @@ import safetensors.torch
 import torch
 from robust_helpers import PYTHON_PATHS, REPO, run_dirs, tiny_recipe, write_recipe
 
-from resnets.train.rundir.checkpoint import STATE_SUFFIX, WEIGHTS_SUFFIX, load_checkpoint, read_metadata
+from resnets.io.checkpoint import STATE_SUFFIX, WEIGHTS_SUFFIX, load_checkpoint, read_metadata
 
 ITERATIONS = 60
 # Where each of the five kills lands: a random moment (a random number of steps on, then a

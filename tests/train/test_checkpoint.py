@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from resnets.train.rundir import atomic
-from resnets.train.rundir import checkpoint as ck
+from resnets.io import atomic
+from resnets.io import checkpoint as ck
 from resnets.train.runtime import rng_state, set_rng_state
 
 

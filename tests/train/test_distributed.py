@@ -229,6 +229,6 @@ def test_ctrl_c_under_torchrun_stops_every_rank_at_one_step(tmp_path):
     step = int(match.group(1))
     assert step % log_every == 0 and step >= 4 * log_every  # the ranks stopped together at a check
     assert stderr.count("resnets train: interrupted") == 1  # said by rank 0 only
-    from resnets.train.rundir.checkpoint import load_checkpoint
+    from resnets.io.checkpoint import load_checkpoint
 
     assert load_checkpoint(run_dir / "last.safetensors").step == step

@@ -3,8 +3,8 @@ import torch
 from train_helpers import tiny_recipe
 
 import resnets.train.assemble as run_module
+from resnets.io.checkpoint import load_checkpoint
 from resnets.train import NonFiniteLossError, config_from_mapping, run
-from resnets.train.rundir.checkpoint import load_checkpoint
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -42,7 +42,7 @@ def test_resume_from_the_command_line_uses_the_run_dirs_config(tmp_path, capsys)
                 quiet=True, stop_after=3)
     assert main(["train", "--resume", str(first.run_dir), "--quiet", "--device", "cpu"]) == 0
     assert "4 steps" in capsys.readouterr().out
-    from resnets.train.rundir.checkpoint import load_checkpoint
+    from resnets.io.checkpoint import load_checkpoint
 
     assert load_checkpoint(first.run_dir / "last.safetensors").step == 4
     assert (first.run_dir / "final.json").is_file()

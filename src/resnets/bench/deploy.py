@@ -9,9 +9,6 @@ AVX512-BF16 or AMX) is timed as a side of its own, named as such.
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,13 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from resnets.bench.env import cpu_model, load_average
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import get_twin
 from resnets.bench.workloads import Side
-from resnets.cpu_features import cpu_has_bf16, shown_flags
+from resnets.cpu_features import cpu_has_bf16
 from resnets.deploy import InferenceModel, inference_model
 from resnets.deploy.backends import BACKENDS, available
+from resnets.io.environment import environment, load_average
 from resnets.models import create_model
 
 BASELINE = "torchvision eager fp32"
@@ -45,16 +42,6 @@ class DeployBenchConfig:
     calibration_batches: int = 4  # int8: generated images (speed does not depend on what they show)
     seed: int = 0
     compiled: bool = False  # also our torch paths under torch.compile (weights frozen), built and warmed up first
-
-
-def _versions() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name in LIBRARIES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def _calibration(cfg: DeployBenchConfig, in_chans: int) -> list[Tensor]:
@@ -151,7 +138,7 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
         runs.update({f"ours {k}": m for k, m in deployment_paths(ours, input_size=size, calibration=_calibration(cfg, 3),
                                                                   compiled=cfg.compiled).items()})
         runs.update(_torchvision_exported(theirs, size))
-        load_start = load_average()
+        env = environment(torch.device("cpu"), libraries=LIBRARIES)  # its load average: at the start
 
         def step_of(fn: Callable[[Tensor], Tensor]) -> Callable[[], None]:
             def step() -> None:
@@ -171,9 +158,7 @@ def run_deploy_bench(cfg: DeployBenchConfig) -> dict[str, Any]:
         return {
             "config": asdict(cfg),
             "results": results,
-            "env": {"cpu_model": cpu_model(), "cpu_flags": shown_flags(), "cpu_count": os.cpu_count(),
-                    "threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "versions": _versions(), "load_average": load_start, "load_average_end": load_average()},
+            "env": {**env, "load_average_end": load_average()},
         }
     finally:
         torch.set_num_threads(threads_before)
@@ -185,7 +170,7 @@ def format_deploy(result: dict[str, Any]) -> str:
     cfg, env = result["config"], result["env"]
     lines = [
         f"resnets bench --suite deploy: {cfg['model']}, batch {cfg['batch']}, {cfg['image_size']}px, "
-        f"{env['threads']} threads; median of {cfg['reps']} alternating repetitions of {cfg['steps']} batches",
+        f"{env['torch_threads']} threads; median of {cfg['reps']} alternating repetitions of {cfg['steps']} batches",
         f"CPU: {env['cpu_model']} ({env['cpu_count']} logical cores); flags: {' '.join(env['cpu_flags'])}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
         f"load average: {env['load_average']} at start, {env['load_average_end']} at end",

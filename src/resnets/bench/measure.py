@@ -24,13 +24,13 @@ from typing import Any
 import torch
 
 from resnets.bench.config import BenchConfig
-from resnets.bench.env import environment, load_average
 from resnets.bench.memory import NOT_MEASURED_CPU, peak_bytes
 from resnets.bench.results import WORKLOAD_TITLES, header_lines, load_line, workload_lines
 from resnets.bench.sources import Batches, loader_batches, synthetic_batches
 from resnets.bench.timing import alternate, summarize
 from resnets.bench.twins import Twin, get_twin
 from resnets.bench.workloads import Setup, build_side, build_sides
+from resnets.io.environment import environment, load_average
 from resnets.models import create_model
 from resnets.runtime import Runtime
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from resnets.io.atomic import write_json
+
 WORKLOAD_TITLES: dict[str, str] = {"train": "training", "infer": "inference"}
 
 
@@ -65,11 +67,9 @@ def format_text(result: dict[str, Any]) -> str:
 
 
 def save_json(result: dict[str, Any], path: str | Path) -> Path:
-    """Write ``result`` as indented JSON (parent folders created)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return out
+    """Write ``result`` as indented JSON, atomically (parent folders created)."""
+    write_json(path, result)
+    return Path(path)
 
 
 def load_json(path: str | Path) -> dict[str, Any]:

@@ -75,20 +75,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_from_checkpoint(path: str) -> tuple[nn.Module, tuple[int, ...], Path]:
     """The trained model, its (C, H, W) input size and its weights file."""
-    from resnets.train.network import model_from_metadata
-    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
+    from resnets.io.runs import open_run
 
-    weights_path = resolve_checkpoint(path)
-    ckpt = load_checkpoint(weights_path, with_state=False)
-    if "model" not in ckpt.metadata:
+    run = open_run(path)
+    if "model" not in run.metadata:
         raise CLIError(
-            f"{weights_path} holds no model description (it was not written by `resnets train`); "
+            f"{run.path} holds no model description (it was not written by `resnets train`); "
             "export bare weights with --model NAME --weights FILE"
         )
-    model = model_from_metadata(ckpt.metadata)
-    apply_weights(model, ckpt, path=weights_path)
-    side = int(ckpt.metadata.get("image_size", "0")) or model.default_input_size[1]
-    return model, (model.in_chans, side, side), weights_path
+    model = run.load_model()
+    side = run.image_size or model.default_input_size[1]
+    return model, (model.in_chans, side, side), run.path
 
 
 def _model_from_name(name: str, weights: str | None) -> nn.Module:
@@ -138,11 +135,11 @@ def _deploy_metadata(args: argparse.Namespace, size: tuple[int, ...]) -> dict[st
     import json
 
     from resnets.deploy.export import deploy_metadata
-    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
+    from resnets.io.runs import open_run
 
     if args.checkpoint is None:
         return deploy_metadata(input_size=size, model_name=args.model)
-    meta = read_metadata(resolve_checkpoint(args.checkpoint))
+    meta = open_run(args.checkpoint).metadata
     values = {k: json.loads(meta[k]) for k in ("classes", "mean", "std") if k in meta}
     return deploy_metadata(input_size=size, class_names=values.get("classes"), mean=values.get("mean"),
                            std=values.get("std"), model_name=meta.get("model"))

@@ -31,22 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    import yaml
-
     from resnets.data import load_data
     from resnets.deploy.predict import load_predictor
     from resnets.deploy.quantize import calibration_batches, folder_images, quantize, save_int8
+    from resnets.io.runs import open_run
     from resnets.train.configio import config_from_mapping
-    from resnets.train.network import model_from_metadata
-    from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint, resolve_checkpoint
 
-    path = resolve_checkpoint(args.run)
-    ckpt = load_checkpoint(path, with_state=False)
-    if "config" not in ckpt.metadata:
-        raise CLIError(f"{path} carries no training config; quantize runs written by `resnets train`")
-    cfg = config_from_mapping(yaml.safe_load(ckpt.metadata["config"]))
-    model = model_from_metadata(ckpt.metadata)
-    apply_weights(model, ckpt, path=path)
+    run = open_run(args.run)
+    path = run.path
+    cfg = config_from_mapping(run.recipe())
+    model = run.load_model()
     bundle = load_data(dataclasses.replace(cfg.data, augment="none", device_resident="no"))
     if bundle.val is None:
         raise CLIError(f"the run's dataset {cfg.data.name!r} has no held-out validation split "

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from resnets.cli import CLIError
 
 if TYPE_CHECKING:
@@ -100,10 +98,10 @@ def _config_for(args: argparse.Namespace, notes: list[str]) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     """One process, or one rank of a ``torchrun`` launch (RANK/WORLD_SIZE/LOCAL_RANK set):
     then every rank trains its shard and only rank 0 logs, writes and prints."""
+    from resnets.io.atomic import StorageError
     from resnets.train import NonFiniteLossError, run
     from resnets.train.distributed import distributed_session, launch_env
     from resnets.train.interrupt import TrainingInterrupted
-    from resnets.train.rundir.atomic import StorageError
     from resnets.train.rundir.lock import RunDirBusyError
 
     if args.list_configs:
@@ -169,19 +167,16 @@ def _report_interrupted(exc: TrainingInterrupted, *, device: str | None, process
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from resnets.cpu_features import cpu_has_bf16
+    from resnets.io.runs import open_run
     from resnets.runtime import resolve_device
     from resnets.train.assemble import prepare_run
     from resnets.train.configio import config_from_mapping
     from resnets.train.evaluate import evaluate, with_checkpoint_normalisation
-    from resnets.train.network import model_from_metadata
-    from resnets.train.rundir.checkpoint import read_metadata, resolve_checkpoint
     from resnets.train.runtime import make_runtime
 
-    path = resolve_checkpoint(args.checkpoint)
-    metadata = read_metadata(path)
-    if "config" not in metadata:
-        raise CLIError(f"{path} carries no training config; evaluate checkpoints written by `resnets train`")
-    cfg = config_from_mapping(yaml.safe_load(metadata["config"]))
+    trained = open_run(args.checkpoint)
+    path, metadata = trained.path, trained.metadata
+    cfg = config_from_mapping(trained.recipe())
     deployed = args.backend is not None or args.precision is not None
     if args.precision == "int8":
         raise CLIError("int8 is evaluated by `resnets quantize RUN`, which reports top-1 before and after")
@@ -194,7 +189,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if loop.precision == "bf16" and resolve_device(device).type == "cpu" and not cpu_has_bf16():
         loop = dataclasses.replace(loop, precision="fp32")  # the weights are fp32: bf16 was the training's compute
     run = prepare_run(cfg, make_runtime(loop, device=device), weights=path,
-                      model_fn=lambda _cfg, _bundle: model_from_metadata(metadata))
+                      model_fn=lambda _cfg, _bundle: trained.build_model())
     assert run.bundle is not None
     loader = run.bundle.test if args.split == "test" else run.bundle.val
     if loader is None:

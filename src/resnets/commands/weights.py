@@ -53,7 +53,8 @@ def _list(pattern: str) -> int:
 
 
 def _download(names: list[str]) -> int:
-    from resnets.models.hub import DownloadError, fetch
+    from resnets.io.download import DownloadError
+    from resnets.models.hub import fetch
     from resnets.models.pretrained import find_weights
 
     if not names:

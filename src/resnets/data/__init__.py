@@ -7,10 +7,11 @@
 
 from resnets.data.bundle import DataBundle, Loader
 from resnets.data.config import DataConfig
-from resnets.data.errors import ChecksumError, DatasetNotFoundError
+from resnets.data.errors import DatasetNotFoundError
 from resnets.data.load import load_data
 from resnets.data.sources import list_datasets
 from resnets.data.transforms import preprocess
+from resnets.io.download import ChecksumError
 
 __all__ = [
     "ChecksumError",

@@ -24,7 +24,3 @@ class DatasetNotFoundError(FileNotFoundError):
         # pickled with its own arguments (the default passes the message alone), so it can come
         # back from a worker process whole
         return (type(self), (self.name, self.searched, self.how_to_get))
-
-
-class ChecksumError(ValueError):
-    """A downloaded file does not match its published checksum (the file was removed)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,8 @@ from torch import nn
 from resnets.data import preprocess
 from resnets.data.images import DECODE_ERRORS, open_image
 from resnets.data.paths import shown
+from resnets.io.runs import open_run
 from resnets.runtime import resolve_device
-from resnets.train.network import model_from_metadata
-from resnets.train.rundir.checkpoint import apply_weights, load_checkpoint
 
 
 @dataclass
@@ -47,16 +45,10 @@ class Predictor:
 def load_predictor(checkpoint: str | Path, *, device: torch.device | str = "cpu") -> Predictor:
     """Rebuild the model of ``checkpoint`` (run directory or .safetensors) from its metadata."""
     dev = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint, with_state=False)
-    meta = ckpt.metadata
-    model = model_from_metadata(meta)
-    apply_weights(model, ckpt, path=checkpoint)
-    model.to(dev).eval()
-    return Predictor(
-        model=model, classes=json.loads(meta["classes"]), image_size=int(meta["image_size"]),
-        in_chans=int(meta["in_chans"]), mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])),
-        crop_fraction=float(meta.get("crop_fraction", "1.0")), device=dev,
-    )
+    run = open_run(checkpoint)
+    model = run.load_model().to(dev).eval()
+    return Predictor(model=model, classes=run.classes, image_size=run.image_size or model.default_input_size[1],
+                     in_chans=run.in_chans, mean=run.mean, std=run.std, crop_fraction=run.crop_fraction, device=dev)
 
 
 def load_published_predictor(name: str, *, device: torch.device | str = "cpu") -> Predictor:

@@ -9,8 +9,6 @@ per-channel 8-bit weights. The accuracy check runs on a held-out split the calle
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from resnets.deploy.inference import InferenceModel, inference_model
+from resnets.io.atomic import write_files_atomically
 
 QUANTIZE_BACKENDS: tuple[str, ...] = ("openvino", "onnxruntime")
 SUFFIXES: dict[str, str] = {"openvino": ".xml", "onnxruntime": ".onnx"}
@@ -112,24 +111,20 @@ def quantize(
 
 
 def save_int8(int8: InferenceModel, path: str | Path) -> list[Path]:
-    """Write the int8 model: OpenVINO IR (``.xml`` + ``.bin``) or an ONNX file; all files or none."""
+    """Write the int8 model: OpenVINO IR (``.xml`` + ``.bin``) or an ONNX file; all files or none
+    (:func:`resnets.io.atomic.write_files_atomically`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=path.parent))
-    try:
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=path.parent) as staging:
         if int8.backend == "openvino":
             from resnets.deploy.backends.openvino_model import save_ir
 
-            save_ir(int8.model, str(staging / path.with_suffix(".xml").name))  # type: ignore[arg-type]
+            save_ir(int8.model, str(Path(staging) / path.with_suffix(".xml").name))  # type: ignore[arg-type]
+            payloads = {f.name: f.read_bytes() for f in sorted(Path(staging).iterdir())}
         else:
-            shutil.copyfile(int8.model.path, staging / path.with_suffix(".onnx").name)  # type: ignore[union-attr,arg-type]
-        written = []
-        for staged in sorted(staging.iterdir()):
-            os.replace(staged, path.parent / staged.name)
-            written.append(path.parent / staged.name)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            payloads = {path.with_suffix(".onnx").name: Path(int8.model.path).read_bytes()}  # type: ignore[union-attr,arg-type]
+    write_files_atomically(path.parent, payloads)
+    return [path.parent / name for name in payloads]
 
 
 __all__ = ["Accuracy", "MAX_DROP_POINTS", "QUANTIZE_BACKENDS", "calibration_batches", "folder_images",

@@ -1,4 +1,5 @@
-"""Models: nn.Modules only; this package imports nothing else of resnets."""
+"""Models: nn.Modules only; this package imports nothing else of resnets but the atomic write and
+the download of :mod:`resnets.io` (inside the functions that write or fetch a file)."""
 
 from resnets.models import zoo as _zoo  # noqa: F401  (registers the named architectures)
 from resnets.models.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -135,19 +134,11 @@ def load_pretrained(
 def save_safetensors(
     state_dict: Mapping[str, Tensor], path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write tensors atomically: a crash mid-write never spoils an existing file."""
-    from safetensors.torch import save_file
+    """Write tensors atomically (:func:`resnets.io.atomic.write_atomically`): a crash mid-write never
+    spoils an existing file."""
+    from safetensors.torch import save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from resnets.io.atomic import write_atomically
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(Path(path), save(tensors, metadata=metadata))

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from resnets.data import DataBundle, load_data
+from resnets.io.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.runtime import Runtime
 from resnets.train import engine
 from resnets.train.config import TrainConfig
@@ -24,7 +25,6 @@ from resnets.train.finetune import FinetuneReport, freeze, load_finetune_source
 from resnets.train.network import model_from_config
 from resnets.train.optim import build_optimizer
 from resnets.train.resume import check_resume_config
-from resnets.train.rundir.checkpoint import Checkpoint, apply_weights, load_checkpoint
 from resnets.train.schedule import lr_at, resolve_schedule
 from resnets.train.state import TrainState
 from resnets.train.step import StepFn

@@ -7,15 +7,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnets.io.checkpoint import WEIGHTS_SUFFIX, json_meta, read_metadata, save_checkpoint
+from resnets.io.download import file_checksum
 from resnets.models import create_model, read_state_dict
 from resnets.models.foreign import Converted, Normalisation, convert_state
-from resnets.models.hub import sha256_of
 from resnets.models.labels import class_names_or_indices
 from resnets.models.pretrained import list_weights
 from resnets.train.config import ModelConfig
 from resnets.train.configio import config_from_mapping, dump_config
 from resnets.train.network import options_json
-from resnets.train.rundir.checkpoint import WEIGHTS_SUFFIX, json_meta, read_metadata, save_checkpoint
 
 # the dataset `resnets eval` uses for a label set
 _DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet-1k": "imagefolder"}
@@ -73,7 +73,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, from_format: str | N
         model=conv.model, model_options=options_json(m), num_classes=num_classes, in_chans=int(model.in_chans),
         classes=classes, mean=list(norm.mean), std=list(norm.std), image_size=norm.image_size,
         crop_fraction=norm.crop_fraction, config=dump_config(cfg),
-        converted_from={"format": conv.format.name, "file": src.name, "sha256": sha256_of(src),
+        converted_from={"format": conv.format.name, "file": src.name, "sha256": file_checksum(src, algorithm="sha256"),
                         "verified_format": conv.format.name in VERIFIED},
     )
     path = save_checkpoint(dst.parent, dst.name[: -len(WEIGHTS_SUFFIX)], module=model, metadata=metadata)

@@ -19,13 +19,13 @@ from torch import nn
 from tqdm import tqdm
 
 from resnets.data.bundle import Loader
+from resnets.io.checkpoint import save_checkpoint
 from resnets.runtime import Runtime
 from resnets.train.config import LoopConfig
 from resnets.train.distributed import eval_module
 from resnets.train.evaluate import evaluate
 from resnets.train.interrupt import StopFlag, TrainingInterrupted, stop_signals
 from resnets.train.optim import set_lr
-from resnets.train.rundir.checkpoint import save_checkpoint
 from resnets.train.rundir.log import RunLog
 from resnets.train.schedule import lr_at
 from resnets.train.state import TrainState

@@ -10,10 +10,10 @@ from typing import cast
 
 from torch import Tensor, nn
 
+from resnets.io.checkpoint import WEIGHTS_SUFFIX, read_metadata, resolve_checkpoint
 from resnets.models.blocks import ZeroPadShortcut
 from resnets.models.foreign import convert_state, detect_format
 from resnets.models.weights import load_pretrained, read_state_dict
-from resnets.train.rundir.checkpoint import WEIGHTS_SUFFIX, read_metadata, resolve_checkpoint
 
 
 def _published(model: nn.Module, name: str) -> Path | None:

@@ -1,4 +1,5 @@
-"""Building the configured network, and rebuilding it from a checkpoint's metadata."""
+"""Building the configured network, and its options for a checkpoint's metadata (rebuilding it from
+that metadata is :func:`resnets.io.runs.model_from_metadata`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from torch import nn
 
 from resnets.models import ModelOptions, create_model
 from resnets.train.config import ModelConfig
-from resnets.train.configio import from_dict
 
 _SIZED = ("name", "num_classes", "in_chans")
 
@@ -24,15 +24,3 @@ def model_from_config(m: ModelConfig, *, num_classes: int, in_chans: int) -> nn.
 def options_json(m: ModelConfig) -> str:
     """The model's options (everything but name and sizes) for a checkpoint's metadata."""
     return json.dumps({k: v for k, v in dataclasses.asdict(m).items() if k not in _SIZED})
-
-
-def model_from_metadata(meta: dict[str, str]) -> nn.Module:
-    """Rebuild (untrained) the network a checkpoint's metadata describes."""
-    missing = [k for k in ("model", "num_classes", "in_chans", "model_options") if k not in meta]
-    if missing:
-        raise ValueError(
-            f"the checkpoint's metadata lacks {missing}; it was not written by `resnets train` "
-            "(to load bare weights use resnets.models.load_pretrained)"
-        )
-    cfg = from_dict(ModelConfig, {"name": meta["model"], **json.loads(meta["model_options"])}, prefix="model.")
-    return model_from_config(cfg, num_classes=int(meta["num_classes"]), in_chans=int(meta["in_chans"]))

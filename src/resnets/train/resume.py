@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resnets.io.checkpoint import Checkpoint, resolve_checkpoint
 from resnets.train.config import TrainConfig
 from resnets.train.configio import changed_keys, config_from_mapping, flatten, load_yaml, to_dict
-from resnets.train.rundir.checkpoint import Checkpoint, resolve_checkpoint
 from resnets.train.rundir.log import latest_run_dir
 
 

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from resnets.data import DataBundle
+from resnets.io.checkpoint import json_meta, load_checkpoint
+from resnets.io.environment import environment
 from resnets.runtime import Runtime
 from resnets.train.assemble import prepare_run
 from resnets.train.banner import start_banner
@@ -29,8 +31,7 @@ from resnets.train.engine import fit
 from resnets.train.evaluate import evaluate
 from resnets.train.network import options_json
 from resnets.train.resume import resume_path
-from resnets.train.rundir.checkpoint import json_meta, load_checkpoint
-from resnets.train.rundir.log import RunLog, environment, new_run_dir
+from resnets.train.rundir.log import RunLog, new_run_dir
 from resnets.train.runtime import determinism, make_runtime, seed_everything
 from resnets.train.state import TrainState
 

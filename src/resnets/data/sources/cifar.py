@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from resnets.data.config import DataConfig
-from resnets.data.download import download_file
 from resnets.data.errors import DatasetNotFoundError
 from resnets.data.paths import user_data_dir
 from resnets.data.sources.base import ArrayData
+from resnets.io.download import download_file
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from resnets.data.config import DataConfig
-from resnets.data.download import download_file
 from resnets.data.errors import DatasetNotFoundError
 from resnets.data.paths import user_data_dir
 from resnets.data.sources.base import ArrayData
+from resnets.io.download import download_file
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

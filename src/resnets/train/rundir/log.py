@@ -3,22 +3,19 @@
 Only the main process (rank 0) creates a :class:`RunLog`; the other ranks log nothing. A
 :class:`RunLog` holds the directory's lock (one run per directory) until :meth:`RunLog.close`;
 its files are replaced atomically, and a failed write (a full disk) raises
-:class:`resnets.train.rundir.atomic.StorageError` naming the directory.
+:class:`resnets.io.atomic.StorageError` naming the directory.
 """
 
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
-from resnets.train.rundir.atomic import storage_error, write_atomically
+from resnets.io.atomic import storage_error, write_atomically, write_json
 from resnets.train.rundir.curves import plot_curves
 from resnets.train.rundir.lock import RunDirLock
 
@@ -54,30 +51,6 @@ def latest_run_dir(out_dir: str | Path, name: str) -> Path:
     return candidates[-1]
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """Library versions, the device and the command line, for env.json."""
-    import numpy
-    import torchvision
-
-    from resnets import __version__
-
-    env: dict[str, Any] = {
-        "resnets": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "device": str(device),
-        "cpu_threads": torch.get_num_threads(),
-        "command": sys.argv,
-    }
-    if device.type == "cuda":
-        env["device_name"] = torch.cuda.get_device_name(device)
-        env["cuda"] = torch.version.cuda
-    return env
-
-
 class RunLog:
     """Writes everything a run leaves behind in its directory."""
 
@@ -101,7 +74,10 @@ class RunLog:
             raise storage_error(exc, what=name, directory=self.dir) from exc
 
     def write_json(self, name: str, obj: Any) -> None:
-        self.write_text(name, json.dumps(obj, indent=2) + "\n")
+        try:
+            write_json(self.dir / name, obj)
+        except OSError as exc:
+            raise storage_error(exc, what=name, directory=self.dir) from exc
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume: forget records past the checkpoint's step (they will be recomputed)."""

@@ -30,7 +30,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from resnets.train.rundir.atomic import storage_error, write_files_atomically
+from resnets.io.atomic import storage_error, write_files_atomically
 
 FORMAT = "resnets-checkpoint/1"
 WEIGHTS_SUFFIX = ".safetensors"
